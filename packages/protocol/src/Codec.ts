@@ -1,0 +1,314 @@
+/**
+ * Text frame <-> typed value, for both ends of the socket. Nothing here throws: every failure is a
+ * {@link ProtocolError} with a `reason` and a precise message.
+ *
+ * - {@link ClientCodec}: encodes `ClientMessage`, decodes `ServerEvent` (what a client needs).
+ * - {@link GatewayCodec}: decodes `ClientMessage`, encodes `ServerEvent` (what a gateway needs).
+ *
+ * The Schemas are compiled once into plain validators (see `internal/compile.ts`); Effect's decoder
+ * runs only when a frame is rejected, to describe why.
+ *
+ * Security: keys named `__proto__` are dropped while parsing, so no frame can reach an object's
+ * prototype; `constructor` and other keys are plain data.
+ *
+ * @since 0.1.0
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import type * as Schema from "effect/Schema"
+import * as ClientMessage from "./ClientMessage.js"
+import { compile, FAIL, type Validator } from "./internal/compile.js"
+import { formatIssue, formatPath, render } from "./internal/format.js"
+import { typeName } from "./internal/typeName.js"
+import { ProtocolError } from "./ProtocolError.js"
+import * as ServerEvent from "./ServerEvent.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CodecOptions {
+  /**
+   * Frames longer than this many UTF-8 bytes are rejected with `FrameTooLarge`, before parsing
+   * (decode) or before sending (encode).
+   *
+   * @default 16 MiB
+   */
+  readonly maxFrameBytes?: number
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxFrameBytes = 16 * 1024 * 1024
+
+/**
+ * The codec a client uses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientCodec {
+  readonly maxFrameBytes: number
+  /** A text frame from the gateway to a typed event. Unknown types become `UnknownEvent`. */
+  readonly decode: (frame: string) => Either.Either<ServerEvent.ServerEvent, ProtocolError>
+  /** An already parsed JSON value to a typed event. */
+  readonly decodeUnknown: (value: unknown) => Either.Either<ServerEvent.ServerEvent, ProtocolError>
+  /** A message to a text frame, validating it first. */
+  readonly encode: (message: ClientMessage.ClientMessage) => Either.Either<string, ProtocolError>
+}
+
+/**
+ * The codec a gateway (or a service checking traffic) uses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GatewayCodec {
+  readonly maxFrameBytes: number
+  /** A text frame from a client to a typed message. Unknown types are an `UnknownType` error. */
+  readonly decode: (frame: string) => Either.Either<ClientMessage.ClientMessage, ProtocolError>
+  /** An already parsed JSON value to a typed message. */
+  readonly decodeUnknown: (value: unknown) => Either.Either<ClientMessage.ClientMessage, ProtocolError>
+  /** An event to a text frame, validating it first. */
+  readonly encode: (event: ServerEvent.ServerEvent) => Either.Either<string, ProtocolError>
+}
+
+interface Member {
+  readonly schema: Schema.Schema<any, any>
+  readonly decode: Validator
+  readonly encode: Validator
+}
+
+interface Catalog {
+  readonly members: ReadonlyMap<string, Member>
+  /** Where a `type` not in `members` goes; `undefined` makes it an `UnknownType` error. */
+  readonly unknown: Member | undefined
+  /** The `type` a typed value carries when it is the unknown member. */
+  readonly unknownTag: string | undefined
+  readonly noun: string
+}
+
+const parseOptions = { errors: "first", exact: true } as const
+
+const member = (schema: Schema.Schema<any, any>): Member => {
+  const slowDecode = ParseResult.decodeUnknownEither(schema, parseOptions)
+  const slowEncode = ParseResult.encodeUnknownEither(schema, parseOptions)
+  const fallback =
+    (slow: typeof slowDecode): Validator =>
+    (u) => {
+      const result = slow(u)
+      return Either.isRight(result) ? result.right : FAIL
+    }
+  return {
+    schema,
+    decode: compile(schema.ast, "decode") ?? fallback(slowDecode),
+    encode: compile(schema.ast, "encode") ?? fallback(slowEncode)
+  }
+}
+
+const catalog = (
+  schemas: ReadonlyArray<Schema.Schema.AnyNoContext & { readonly Type: { readonly type: string } }>,
+  unknown: Schema.Schema<any, any> | undefined,
+  noun: string
+): Catalog => ({
+  members: new Map(schemas.map((schema) => [typeName(schema), member(schema)])),
+  unknown: unknown === undefined ? undefined : member(unknown),
+  unknownTag: unknown === undefined ? undefined : "unknown",
+  noun
+})
+
+const serverCatalog = catalog(ServerEvent.knownMembers, ServerEvent.UnknownEventFromWire, "server event")
+const clientCatalog = catalog(ClientMessage.members, undefined, "client message")
+
+const fail = (
+  reason: ProtocolError["reason"],
+  messageType: string | undefined,
+  path: ReadonlyArray<string | number>,
+  detail: string
+): Either.Either<never, ProtocolError> =>
+  Either.left(
+    new ProtocolError({
+      reason,
+      ...(messageType === undefined ? {} : { messageType }),
+      path,
+      message: `${formatPath(messageType ?? "message", path)}: ${detail}`
+    })
+  )
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const decodeValue = (cat: Catalog, value: unknown, source: string | undefined): Either.Either<any, ProtocolError> => {
+  if (!isObject(value)) return fail("InvalidMessage", undefined, [], `expected an object, got ${render(value, source)}`)
+  const type = value.type
+  if (typeof type !== "string") {
+    return fail("InvalidMessage", undefined, ["type"], type === undefined ? "is missing" : `expected a string, got ${render(type, source)}`)
+  }
+  const target = cat.members.get(type) ?? cat.unknown
+  if (target === undefined) {
+    return fail("UnknownType", type, ["type"], `unknown ${cat.noun} type ${render(type, undefined)}`)
+  }
+  const out = target.decode(value)
+  if (out !== FAIL) return Either.right(out)
+  return describeFailure(target, "decode", type, value, source)
+}
+
+const describeFailure = (
+  target: Member,
+  direction: "decode" | "encode",
+  type: string,
+  value: unknown,
+  source: string | undefined
+): Either.Either<any, ProtocolError> => {
+  const slow = (direction === "decode" ? ParseResult.decodeUnknownEither : ParseResult.encodeUnknownEither)(
+    target.schema,
+    parseOptions
+  )(value)
+  // The compiled validator and Effect's decoder agree (a property test holds them to it); should
+  // they ever differ, Effect's verdict is the reference.
+  if (Either.isRight(slow)) return Either.right(slow.right)
+  const formatted = formatIssue(slow.left, source)
+  return fail(formatted.reason, type, formatted.path, formatted.detail)
+}
+
+const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x80) bytes += 1
+    else if (code < 0x800) bytes += 2
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4
+        i++
+      } else bytes += 3
+    } else bytes += 3
+  }
+  return bytes
+}
+
+/**
+ * Whether `text` exceeds `max` UTF-8 bytes, counting only when the length alone cannot tell.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const exceedsBytes = (text: string, max: number): boolean =>
+  text.length > max ? true : text.length * 3 <= max ? false : utf8Length(text) > max
+
+const dropProto = (key: string, value: unknown) => (key === "__proto__" ? undefined : value)
+
+/**
+ * `JSON.parse` that never yields an own `__proto__` key. The reviver (slow) runs only when the
+ * text could spell one: literally, or with `\u00XX` escapes.
+ */
+const parseJson = (text: string): unknown =>
+  text.includes("__proto__") || text.includes("\\u00") ? JSON.parse(text, dropProto) : JSON.parse(text)
+
+const parseFrame = (frame: string, maxFrameBytes: number): Either.Either<unknown, ProtocolError> => {
+  if (exceedsBytes(frame, maxFrameBytes)) {
+    return fail("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${maxFrameBytes} bytes`)
+  }
+  try {
+    return Either.right(parseJson(frame))
+  } catch (error) {
+    return fail("InvalidJson", undefined, [], `invalid JSON (${(error as Error).message})`)
+  }
+}
+
+const decodeFrame = (cat: Catalog, frame: string, maxFrameBytes: number): Either.Either<any, ProtocolError> => {
+  const parsed = parseFrame(frame, maxFrameBytes)
+  return Either.isLeft(parsed) ? parsed : decodeValue(cat, parsed.right, frame)
+}
+
+const encodeValue = (
+  cat: Catalog,
+  value: { readonly type: string },
+  maxFrameBytes: number
+): Either.Either<string, ProtocolError> => {
+  const type = isObject(value) ? value.type : undefined
+  const target =
+    typeof type !== "string" ? undefined : type === cat.unknownTag ? cat.unknown : cat.members.get(type)
+  if (target === undefined) {
+    return fail("UnknownType", typeof type === "string" ? type : undefined, ["type"], `cannot encode a ${cat.noun} of type ${render(type, undefined)}`)
+  }
+  const wire = target.encode(value)
+  if (wire === FAIL) return describeFailure(target, "encode", type as string, value, undefined)
+  const text = JSON.stringify(wire)
+  if (exceedsBytes(text, maxFrameBytes)) {
+    return fail("FrameTooLarge", type as string, [], `encoded frame exceeds the maximum of ${maxFrameBytes} bytes`)
+  }
+  return Either.right(text)
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeClientCodec = (options: CodecOptions = {}): ClientCodec => {
+  const maxFrameBytes = options.maxFrameBytes ?? defaultMaxFrameBytes
+  return {
+    maxFrameBytes,
+    decode: (frame) => decodeFrame(serverCatalog, frame, maxFrameBytes),
+    decodeUnknown: (value) => decodeValue(serverCatalog, value, undefined),
+    encode: (message) => encodeValue(clientCatalog, message, maxFrameBytes)
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeGatewayCodec = (options: CodecOptions = {}): GatewayCodec => {
+  const maxFrameBytes = options.maxFrameBytes ?? defaultMaxFrameBytes
+  return {
+    maxFrameBytes,
+    decode: (frame) => decodeFrame(clientCatalog, frame, maxFrameBytes),
+    decodeUnknown: (value) => decodeValue(clientCatalog, value, undefined),
+    encode: (event) => encodeValue(serverCatalog, event, maxFrameBytes)
+  }
+}
+
+/**
+ * The client codec with default options.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const client: ClientCodec = makeClientCodec()
+
+/**
+ * The gateway codec with default options.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const gateway: GatewayCodec = makeGatewayCodec()
+
+/**
+ * Decodes one server event frame with the default options.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const decodeServerEvent = client.decode
+
+/**
+ * @since 0.1.0
+ * @category codecs
+ */
+export const encodeClientMessage = client.encode
+
+/**
+ * @since 0.1.0
+ * @category codecs
+ */
+export const decodeClientMessage = gateway.decode
+
+/**
+ * @since 0.1.0
+ * @category codecs
+ */
+export const encodeServerEvent = gateway.encode

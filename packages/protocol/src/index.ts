@@ -1,0 +1,24 @@
+/**
+ * @since 0.1.0
+ */
+export * as ClientMessage from "./ClientMessage.js"
+/**
+ * @since 0.1.0
+ */
+export * as Primitives from "./Primitives.js"
+/**
+ * @since 0.1.0
+ */
+export * as ServerEvent from "./ServerEvent.js"
+/**
+ * @since 0.1.0
+ */
+export * as Shapes from "./Shapes.js"
+/**
+ * @since 0.1.0
+ */
+export * as Codec from "./Codec.js"
+/**
+ * @since 0.1.0
+ */
+export * from "./ProtocolError.js"

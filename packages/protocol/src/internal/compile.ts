@@ -1,0 +1,209 @@
+/**
+ * Compiles a Schema AST into a plain validating function, once, so the hot path does not go
+ * through Effect's interpreter. The function returns the decoded value (fresh objects holding only
+ * the declared keys, as `Schema.decodeUnknown` with `exact: true` does) or {@link FAIL}. On failure
+ * the codec asks Effect's decoder for the precise issue; a property test holds both to the same
+ * verdicts.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as AST from "effect/SchemaAST"
+import { FastPredicateId, type FastPredicate } from "../Primitives.js"
+
+/** @internal */
+export const FAIL: unique symbol = Symbol.for("@diminuendo/protocol/FAIL")
+
+/** @internal */
+export type Validator = (u: unknown) => unknown
+
+/** @internal */
+export type Direction = "decode" | "encode"
+
+const hasOwn = Object.prototype.hasOwnProperty
+const parseOptions: AST.ParseOptions = { errors: "first", exact: true }
+
+const isString: Validator = (u) => (typeof u === "string" ? u : FAIL)
+const isNumber: Validator = (u) => (typeof u === "number" ? u : FAIL)
+const isBoolean: Validator = (u) => (typeof u === "boolean" ? u : FAIL)
+const identity: Validator = (u) => u
+
+/**
+ * Compiles `ast`, or returns `undefined` when it holds a node this compiler does not handle (the
+ * caller then uses Effect's decoder for everything).
+ *
+ * @internal
+ */
+export const compile = (ast: AST.AST, direction: Direction): Validator | undefined => {
+  const memo = new Map<AST.AST, Validator | undefined>()
+  const go = (ast: AST.AST): Validator | undefined => {
+    if (memo.has(ast)) return memo.get(ast)
+    const compiled = goUncached(ast)
+    memo.set(ast, compiled)
+    return compiled
+  }
+  const goUncached = (ast: AST.AST): Validator | undefined => {
+    switch (ast._tag) {
+      case "StringKeyword":
+        return isString
+      case "NumberKeyword":
+        return isNumber
+      case "BooleanKeyword":
+        return isBoolean
+      case "UnknownKeyword":
+      case "AnyKeyword":
+        return identity
+      case "Literal": {
+        const literal = ast.literal
+        return (u) => (u === literal ? u : FAIL)
+      }
+      case "Refinement": {
+        const fast = ast.annotations[FastPredicateId] as FastPredicate | undefined
+        if (fast !== undefined && ast.from._tag === "NumberKeyword") {
+          return (u) => (fast(u) ? u : FAIL)
+        }
+        const from = go(ast.from)
+        if (from === undefined) return undefined
+        const refinement = ast
+        return (u) => {
+          const out = from(u)
+          if (out === FAIL) return FAIL
+          if (fast !== undefined) return fast(out) ? out : FAIL
+          return Option.isNone(refinement.filter(out, parseOptions, refinement)) ? out : FAIL
+        }
+      }
+      case "Union": {
+        const members: Array<Validator> = []
+        for (const member of ast.types) {
+          const compiled = go(member)
+          if (compiled === undefined) return undefined
+          members.push(compiled)
+        }
+        return (u) => {
+          for (let i = 0; i < members.length; i++) {
+            const out = members[i]!(u)
+            if (out !== FAIL) return out
+          }
+          return FAIL
+        }
+      }
+      case "TupleType": {
+        if (ast.elements.length > 0 || ast.rest.length !== 1) return undefined
+        const element = go(ast.rest[0]!.type)
+        if (element === undefined) return undefined
+        return (u) => {
+          if (!Array.isArray(u)) return FAIL
+          const out = new Array(u.length)
+          for (let i = 0; i < u.length; i++) {
+            const item = element(u[i])
+            if (item === FAIL) return FAIL
+            out[i] = item
+          }
+          return out
+        }
+      }
+      case "TypeLiteral":
+        return compileTypeLiteral(ast, go)
+      case "Transformation": {
+        // Only synchronous, total transformations (`Schema.transform`) are compiled.
+        if (ast.transformation._tag !== "FinalTransformation") return undefined
+        const from = go(ast.from)
+        const to = go(ast.to)
+        if (from === undefined || to === undefined) return undefined
+        const { decode, encode } = ast.transformation
+        const self = ast
+        const run = (f: typeof decode, value: unknown): unknown => {
+          const result = f(value, parseOptions, self, value)
+          return Either.isEither(result) && Either.isRight(result) ? result.right : FAIL
+        }
+        if (direction === "decode") {
+          return (u) => {
+            const decoded = from(u)
+            if (decoded === FAIL) return FAIL
+            const transformed = run(decode, decoded)
+            return transformed === FAIL ? FAIL : to(transformed)
+          }
+        }
+        return (u) => {
+          const encoded = to(u)
+          if (encoded === FAIL) return FAIL
+          const transformed = run(encode, encoded)
+          return transformed === FAIL ? FAIL : from(transformed)
+        }
+      }
+      default:
+        return undefined
+    }
+  }
+  return go(ast)
+}
+
+const compileTypeLiteral = (
+  ast: AST.TypeLiteral,
+  go: (ast: AST.AST) => Validator | undefined
+): Validator | undefined => {
+  if (ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0) {
+    return (u) => (u === null || u === undefined ? FAIL : u)
+  }
+  const count = ast.propertySignatures.length
+  const names: Array<string> = []
+  const optional: Array<boolean> = []
+  const validators: Array<Validator> = []
+  for (const ps of ast.propertySignatures) {
+    if (typeof ps.name !== "string") return undefined
+    const compiled = go(ps.type)
+    if (compiled === undefined) return undefined
+    names.push(ps.name)
+    optional.push(ps.isOptional)
+    validators.push(compiled)
+  }
+  if (ast.indexSignatures.length > 1) return undefined
+  const index = ast.indexSignatures[0]
+  if (index === undefined) {
+    return (u) => {
+      if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL
+      const input = u as Record<string, unknown>
+      const out: Record<string, unknown> = {}
+      for (let i = 0; i < count; i++) {
+        const name = names[i]!
+        if (!hasOwn.call(input, name)) {
+          if (optional[i]) continue
+          return FAIL
+        }
+        const value = validators[i]!(input[name])
+        if (value === FAIL) return FAIL
+        out[name] = value
+      }
+      return out
+    }
+  }
+  if (index.parameter._tag !== "StringKeyword") return undefined
+  const value = go(index.type)
+  if (value === undefined) return undefined
+  const declared = new Set(names)
+  return (u) => {
+    if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL
+    const input = u as Record<string, unknown>
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < count; i++) {
+      const name = names[i]!
+      if (!hasOwn.call(input, name)) {
+        if (optional[i]) continue
+        return FAIL
+      }
+      const decoded = validators[i]!(input[name])
+      if (decoded === FAIL) return FAIL
+      out[name] = decoded
+    }
+    for (const key of Object.keys(input)) {
+      // An own `__proto__` key would replace `out`'s prototype: it is dropped (the codec already
+      // drops it while parsing; this guards values built in code).
+      if (key === "__proto__") continue
+      const decoded = value(input[key])
+      if (decoded === FAIL) return FAIL
+      if (!declared.has(key)) out[key] = decoded
+    }
+    return out
+  }
+}

@@ -1,0 +1,1 @@
+export default ["packages/protocol", "packages/testkit", "packages/client"]
