@@ -143,7 +143,12 @@ const decodeValue = (cat: Catalog, value: unknown, source: string | undefined): 
   if (!isObject(value)) return fail("InvalidMessage", undefined, [], `expected an object, got ${render(value, source)}`)
   const type = value.type
   if (typeof type !== "string") {
-    return fail("InvalidMessage", undefined, ["type"], type === undefined ? "is missing" : `expected a string, got ${render(type, source)}`)
+    return fail(
+      "InvalidMessage",
+      undefined,
+      ["type"],
+      type === undefined ? "is missing" : `expected a string, got ${render(type, source)}`
+    )
   }
   const target = cat.members.get(type) ?? cat.unknown
   if (target === undefined) {
@@ -229,10 +234,14 @@ const encodeValue = (
   maxFrameBytes: number
 ): Either.Either<string, ProtocolError> => {
   const type = isObject(value) ? value.type : undefined
-  const target =
-    typeof type !== "string" ? undefined : type === cat.unknownTag ? cat.unknown : cat.members.get(type)
+  const target = typeof type !== "string" ? undefined : type === cat.unknownTag ? cat.unknown : cat.members.get(type)
   if (target === undefined) {
-    return fail("UnknownType", typeof type === "string" ? type : undefined, ["type"], `cannot encode a ${cat.noun} of type ${render(type, undefined)}`)
+    return fail(
+      "UnknownType",
+      typeof type === "string" ? type : undefined,
+      ["type"],
+      `cannot encode a ${cat.noun} of type ${render(type, undefined)}`
+    )
   }
   const wire = target.encode(value)
   if (wire === FAIL) return describeFailure(target, "encode", type as string, value, undefined)

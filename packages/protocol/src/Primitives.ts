@@ -63,7 +63,10 @@ export const NonNegativeInt = Schema.Number.pipe(
  * @since 0.1.0
  * @category schemas
  */
-export const Seq = NonNegativeInt.annotations({ identifier: "Seq", description: "a sequence number (non-negative safe integer)" })
+export const Seq = NonNegativeInt.annotations({
+  identifier: "Seq",
+  description: "a sequence number (non-negative safe integer)"
+})
 
 /**
  * Epoch milliseconds.

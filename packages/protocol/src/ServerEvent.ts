@@ -886,7 +886,20 @@ export const UnknownEvent = Schema.Struct({
   type: Schema.tag("unknown"),
   eventType: Schema.String,
   payload: Schema.Record({ key: Schema.String, value: Json })
-}).annotations({ identifier: "UnknownEvent" })
+}).annotations({
+  identifier: "UnknownEvent",
+  // The invariant decoding keeps: `payload.type` is `eventType`, and that is not a known type.
+  arbitrary: () => (fc) =>
+    fc
+      .record({ eventType: fc.string(), extra: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 })) })
+      .filter(({ eventType }) => !knownTypeSet.has(eventType))
+      .map(({ eventType, extra }) => {
+        const payload = JSON.parse(JSON.stringify({ ...extra, type: eventType }), (key, value) =>
+          key === "__proto__" ? undefined : value
+        ) as Record<string, unknown>
+        return { type: "unknown" as const, eventType, payload }
+      })
+})
 /**
  * @since 0.1.0
  * @category models
@@ -990,10 +1003,7 @@ for (const member of knownMembers) {
  * @since 0.1.0
  * @category constants
  */
-export const sessionEventTypes: ReadonlySet<string> = new Set(
-  sessionMembers.map((m) => typeName(m))
-)
-
+export const sessionEventTypes: ReadonlySet<string> = new Set(sessionMembers.map((m) => typeName(m)))
 
 /**
  * Whether a `type` string names one of the 54 known events.

@@ -14,7 +14,15 @@ const exact = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(sc
  * @since 0.1.0
  * @category schemas
  */
-export const SessionStatus = OpenEnum("SessionStatus", "inactive", "ready", "running", "provisioning", "waiting", "error")
+export const SessionStatus = OpenEnum(
+  "SessionStatus",
+  "inactive",
+  "ready",
+  "running",
+  "provisioning",
+  "waiting",
+  "error"
+)
 /**
  * @since 0.1.0
  * @category models

@@ -5,7 +5,19 @@ export * as ClientMessage from "./ClientMessage.js"
 /**
  * @since 0.1.0
  */
+export * as Codec from "./Codec.js"
+/**
+ * @since 0.1.0
+ */
+export * as JsonSchema from "./JsonSchema.js"
+/**
+ * @since 0.1.0
+ */
 export * as Primitives from "./Primitives.js"
+/**
+ * @since 0.1.0
+ */
+export * from "./ProtocolError.js"
 /**
  * @since 0.1.0
  */
@@ -14,11 +26,3 @@ export * as ServerEvent from "./ServerEvent.js"
  * @since 0.1.0
  */
 export * as Shapes from "./Shapes.js"
-/**
- * @since 0.1.0
- */
-export * as Codec from "./Codec.js"
-/**
- * @since 0.1.0
- */
-export * from "./ProtocolError.js"

@@ -9,8 +9,8 @@
  */
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as AST from "effect/SchemaAST"
-import { FastPredicateId, type FastPredicate } from "../Primitives.js"
+import type * as AST from "effect/SchemaAST"
+import { type FastPredicate, FastPredicateId } from "../Primitives.js"
 
 /** @internal */
 export const FAIL: unique symbol = Symbol.for("@diminuendo/protocol/FAIL")

@@ -43,6 +43,11 @@ export const formatIssue = (issue: ParseResult.ParseIssue, source: string | unde
         continue
       }
       case "Composite": {
+        // A union of plain values ("utf-8" or "base64", a string or null) is described whole; a
+        // union of objects is described by the member that came closest.
+        if (current.ast._tag === "Union" && current.ast.types.every(isPlain)) {
+          return leaf(path, current.ast, current.actual, source)
+        }
         const issues = current.issues
         current = Array.isArray(issues) ? (issues[0] as ParseResult.ParseIssue) : (issues as ParseResult.ParseIssue)
         continue
@@ -70,14 +75,20 @@ export const formatIssue = (issue: ParseResult.ParseIssue, source: string | unde
   }
 }
 
+const isPlain = (ast: AST.AST): boolean =>
+  ast._tag === "Refinement" || ast._tag === "Transformation"
+    ? isPlain(ast.from)
+    : ast._tag === "Union"
+      ? ast.types.every(isPlain)
+      : ast._tag !== "TypeLiteral" && ast._tag !== "TupleType"
+
 const leaf = (
   path: ReadonlyArray<string | number>,
   ast: AST.AST,
   actual: unknown,
   source: string | undefined
 ): FormattedIssue => {
-  const unsafe =
-    typeof actual === "number" && !(Math.abs(actual) <= Number.MAX_SAFE_INTEGER) && isIntegerSchema(ast)
+  const unsafe = typeof actual === "number" && !(Math.abs(actual) <= Number.MAX_SAFE_INTEGER) && isIntegerSchema(ast)
   return {
     reason: unsafe ? "UnsafeInteger" : "InvalidMessage",
     path,
@@ -120,7 +131,8 @@ export const render = (actual: unknown, source: string | undefined): string => {
   if (actual === null) return "null"
   if (typeof actual === "number") {
     const raw = source === undefined ? undefined : findNumberLiteral(source, actual)
-    return raw ?? String(actual)
+    if (raw !== undefined) return raw
+    return Number.isInteger(actual) && !Number.isSafeInteger(actual) ? BigInt(actual).toString() : String(actual)
   }
   if (typeof actual === "string") {
     const json = JSON.stringify(actual)

@@ -1,0 +1,25 @@
+/**
+ * Writes the generated artifacts: `schema/protocol.schema.json` and the conformance vectors under
+ * `vectors/`. Run with `pnpm codegen`; tests fail when the checked-in files are stale.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as JsonSchema from "../src/JsonSchema.js"
+import { buildVectors } from "../test/fixtures/vectors.js"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+
+const write = (relative: string, content: string) => {
+  const file = path.join(root, relative)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, content)
+}
+
+write("schema/protocol.schema.json", JsonSchema.render())
+
+fs.rmSync(path.join(root, "vectors", "client"), { recursive: true, force: true })
+fs.rmSync(path.join(root, "vectors", "server"), { recursive: true, force: true })
+const files = buildVectors()
+for (const [relative, content] of files) write(path.join("vectors", relative), content)
+console.log(`wrote schema/protocol.schema.json and ${files.size} vector files`)

@@ -1,0 +1,157 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Either from "effect/Either"
+import * as fc from "effect/FastCheck"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as ClientMessage from "../src/ClientMessage.js"
+import * as Codec from "../src/Codec.js"
+import { compile, FAIL } from "../src/internal/compile.js"
+import type { ProtocolError } from "../src/ProtocolError.js"
+import * as ServerEvent from "../src/ServerEvent.js"
+
+const sanitize = <A>(value: A): A =>
+  JSON.parse(JSON.stringify(value), (key, v) => (key === "__proto__" ? undefined : v))
+
+const arbitrary = <A, I>(schema: Schema.Schema<A, I>) => Arbitrary.make(schema).map(sanitize)
+
+const exact = { errors: "first", exact: true } as const
+
+/** Replaces or deletes one node of a JSON tree, chosen by `pick`. */
+const mutate = (value: unknown, pick: number, replacement: unknown, remove: boolean): unknown => {
+  const nodes: Array<[parent: any, key: string | number]> = []
+  const walk = (node: unknown) => {
+    if (typeof node !== "object" || node === null) return
+    for (const key of Object.keys(node)) {
+      nodes.push([node, Array.isArray(node) ? Number(key) : key])
+      walk((node as any)[key])
+    }
+  }
+  const copy = structuredClone(value)
+  walk(copy)
+  if (nodes.length === 0) return replacement
+  const [parent, key] = nodes[pick % nodes.length]!
+  if (remove && !Array.isArray(parent)) delete parent[key]
+  else parent[key] = replacement
+  return copy
+}
+
+const replacement = fc.oneof(
+  fc.jsonValue({ maxDepth: 2 }),
+  fc.constantFrom(-1, 0.5, 2 ** 53, -(2 ** 53), 2 ** 63, Number.POSITIVE_INFINITY, "", "x", null, true, [], {}),
+  fc.constantFrom(...ServerEvent.knownTypes, ...ClientMessage.types)
+)
+
+const mutation = fc.tuple(fc.nat(), replacement, fc.boolean())
+
+type Decode = (frame: string) => Either.Either<unknown, ProtocolError>
+type Encode = (value: any) => Either.Either<string, ProtocolError>
+const encoderOf = (name: "client" | "server"): Encode =>
+  name === "client" ? Codec.client.encode : Codec.gateway.encode
+const decoderOf = (name: "client" | "server"): Decode =>
+  name === "client" ? Codec.gateway.decode : Codec.client.decode
+
+const directions = [
+  { name: "client", members: ClientMessage.members, types: ClientMessage.types },
+  { name: "server", members: ServerEvent.knownMembers, types: ServerEvent.knownTypes }
+] as const
+
+for (const direction of directions) {
+  describe(`${direction.name} messages: properties of every type`, () => {
+    direction.members.forEach((schema: Schema.Schema<any, any>, index) => {
+      const type = direction.types[index]!
+      const decodeFast = compile(schema.ast, "decode")!
+      const decodeSlow = ParseResult.decodeUnknownEither(schema, exact)
+
+      it.prop(
+        `${type}: encode then decode gives the value back`,
+        [arbitrary(schema)],
+        ([value]) => {
+          const encode = encoderOf(direction.name)
+          const decode = decoderOf(direction.name)
+          const frame = Either.getOrThrow(encode(value))
+          assert.deepStrictEqual(Either.getOrThrow(decode(frame)), value)
+        },
+        { fastCheck: { numRuns: 40 } }
+      )
+
+      it.prop(
+        `${type}: decode then encode of a wire example gives the same JSON`,
+        [arbitrary(Schema.encodedSchema(schema))],
+        ([wire]) => {
+          const decode = decoderOf(direction.name)
+          const encode = encoderOf(direction.name)
+          const decoded = decode(JSON.stringify(wire))
+          const schemaVerdict = Either.isRight(decodeSlow(wire))
+          assert.strictEqual(Either.isRight(decoded), schemaVerdict)
+          if (Either.isRight(decoded))
+            assert.deepStrictEqual(JSON.parse(Either.getOrThrow(encode(decoded.right))), wire)
+        },
+        { fastCheck: { numRuns: 40 } }
+      )
+
+      it.prop(
+        `${type}: the compiled validator gives exactly the Schema's verdicts on mutated input`,
+        [arbitrary(schema), mutation],
+        ([value, [pick, next, remove]]) => {
+          const input = mutate(value, pick, next, remove)
+          const fast = decodeFast(input)
+          const slow = decodeSlow(input)
+          assert.strictEqual(fast !== FAIL, Either.isRight(slow), JSON.stringify(input))
+          if (Either.isRight(slow)) assert.deepStrictEqual(fast, slow.right)
+        },
+        { fastCheck: { numRuns: 60 } }
+      )
+    })
+  })
+}
+
+describe("unions", () => {
+  const slowServer = ParseResult.decodeUnknownEither(ServerEvent.ServerEvent, exact)
+  const slowClient = ParseResult.decodeUnknownEither(ClientMessage.ClientMessage, exact)
+  const anyServer = fc.oneof(
+    ...ServerEvent.knownMembers.map((m: Schema.Schema<any, any>) => arbitrary(m)),
+    fc
+      .dictionary(fc.string(), fc.jsonValue({ maxDepth: 1 }))
+      .map((o) => sanitize({ ...o, type: `x_${Object.keys(o).length}` }))
+  )
+  const anyClient = fc.oneof(...ClientMessage.members.map((m: Schema.Schema<any, any>) => arbitrary(m)))
+
+  it.prop(
+    "the server codec decodes exactly what Schema.decodeUnknown(ServerEvent) decodes",
+    [anyServer, mutation],
+    ([value, [pick, next, remove]]) => {
+      const input = mutate(value, pick, next, remove)
+      const fast = Codec.client.decodeUnknown(input)
+      const slow = slowServer(input)
+      assert.strictEqual(Either.isRight(fast), Either.isRight(slow), JSON.stringify(input))
+      if (Either.isRight(slow)) assert.deepStrictEqual(Either.getOrThrow(fast), slow.right)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+
+  it.prop(
+    "the gateway codec decodes exactly what Schema.decodeUnknown(ClientMessage) decodes",
+    [anyClient, mutation],
+    ([value, [pick, next, remove]]) => {
+      const input = mutate(value, pick, next, remove)
+      const fast = Codec.gateway.decodeUnknown(input)
+      const slow = slowClient(input)
+      assert.strictEqual(Either.isRight(fast), Either.isRight(slow), JSON.stringify(input))
+      if (Either.isRight(slow)) assert.deepStrictEqual(Either.getOrThrow(fast), slow.right)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+
+  it.prop(
+    "unknown types are kept whole and encode back to the same frame",
+    [fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 })), fc.string({ minLength: 1 })],
+    ([fields, type]) => {
+      fc.pre(!ServerEvent.isKnownType(type))
+      const wire = sanitize({ ...fields, type })
+      const event = Either.getOrThrow(Codec.client.decodeUnknown(wire))
+      assert.deepStrictEqual(event, { type: "unknown", eventType: type, payload: wire })
+      assert.deepStrictEqual(JSON.parse(Either.getOrThrow(Codec.gateway.encode(event))), wire)
+    }
+  )
+})
