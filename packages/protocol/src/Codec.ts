@@ -16,6 +16,7 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
+import type * as AST from "effect/SchemaAST"
 import * as ClientMessage from "./ClientMessage.js"
 import { compile, FAIL, type Validator } from "./internal/compile.js"
 import { formatIssue, formatPath, render } from "./internal/format.js"
@@ -79,6 +80,8 @@ interface Member {
   readonly schema: Schema.Schema<any, any>
   readonly decode: Validator
   readonly encode: Validator
+  /** Holds free JSON or records, where a parsed `__proto__` key could survive decoding. */
+  readonly open: boolean
 }
 
 interface Catalog {
@@ -104,7 +107,31 @@ const member = (schema: Schema.Schema<any, any>): Member => {
   return {
     schema,
     decode: compile(schema.ast, "decode") ?? fallback(slowDecode),
-    encode: compile(schema.ast, "encode") ?? fallback(slowEncode)
+    encode: compile(schema.ast, "encode") ?? fallback(slowEncode),
+    open: isOpen(schema.ast)
+  }
+}
+
+const isOpen = (ast: AST.AST): boolean => {
+  switch (ast._tag) {
+    case "UnknownKeyword":
+    case "AnyKeyword":
+      return true
+    case "TypeLiteral":
+      return ast.indexSignatures.length > 0 || ast.propertySignatures.some((ps) => isOpen(ps.type))
+    case "TupleType":
+      return ast.elements.some((e) => isOpen(e.type)) || ast.rest.some((r) => isOpen(r.type))
+    case "Union":
+      return ast.types.some(isOpen)
+    case "Refinement":
+      return isOpen(ast.from)
+    case "Transformation":
+      return isOpen(ast.from) || isOpen(ast.to)
+    case "Suspend":
+    case "Declaration":
+      return true
+    default:
+      return false
   }
 }
 
@@ -205,27 +232,29 @@ export const exceedsBytes = (text: string, max: number): boolean =>
 
 const dropProto = (key: string, value: unknown) => (key === "__proto__" ? undefined : value)
 
-/**
- * `JSON.parse` that never yields an own `__proto__` key. The reviver (slow) runs only when the
- * text could spell one: literally, or with `\u00XX` escapes.
- */
-const parseJson = (text: string): unknown =>
-  text.includes("__proto__") || text.includes("\\u00") ? JSON.parse(text, dropProto) : JSON.parse(text)
+/** Whether the text could spell a `__proto__` key: literally, or with `\u00XX` escapes. */
+const mayHideProto = (text: string): boolean => text.includes("__proto__") || text.includes("\\u00")
 
-const parseFrame = (frame: string, maxFrameBytes: number): Either.Either<unknown, ProtocolError> => {
+const decodeFrame = (cat: Catalog, frame: string, maxFrameBytes: number): Either.Either<any, ProtocolError> => {
   if (exceedsBytes(frame, maxFrameBytes)) {
     return fail("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${maxFrameBytes} bytes`)
   }
+  let value: unknown
   try {
-    return Either.right(parseJson(frame))
+    value = JSON.parse(frame)
   } catch (error) {
     return fail("InvalidJson", undefined, [], `invalid JSON (${(error as Error).message})`)
   }
-}
-
-const decodeFrame = (cat: Catalog, frame: string, maxFrameBytes: number): Either.Either<any, ProtocolError> => {
-  const parsed = parseFrame(frame, maxFrameBytes)
-  return Either.isLeft(parsed) ? parsed : decodeValue(cat, parsed.right, frame)
+  const target =
+    typeof value === "object" && value !== null ? cat.members.get((value as { type?: any }).type) : undefined
+  // A closed message keeps only its declared keys, so a `__proto__` key cannot survive it. Where
+  // free JSON is kept, the frame is parsed again without such keys (rare: only when it spells one).
+  if ((target === undefined || target.open) && mayHideProto(frame)) value = JSON.parse(frame, dropProto)
+  if (target !== undefined) {
+    const out = target.decode(value)
+    if (out !== FAIL) return Either.right(out)
+  }
+  return decodeValue(cat, value, frame)
 }
 
 const encodeValue = (

@@ -334,3 +334,29 @@ describe("Codec: prototype pollution", () => {
     }
   })
 })
+
+describe("Codec: ownership of keys", () => {
+  const fields = { type: "heartbeat", ts: 5 }
+  it("an object without a prototype decodes like a plain one", () => {
+    const bare = Object.assign(Object.create(null), fields)
+    assert.deepStrictEqual(Either.getOrThrow(Codec.client.decodeUnknown(bare)), fields)
+  })
+
+  it("an inherited field does not count as present (as in Effect's decoder)", () => {
+    const child = Object.create({ ts: 5 })
+    child.type = "heartbeat"
+    const error = Either.flip(Codec.client.decodeUnknown(child)).pipe(Either.getOrThrow)
+    assert.strictEqual(error.message, "heartbeat.ts: is missing")
+  })
+
+  it("a field on a polluted Object.prototype does not count as present", () => {
+    const proto = Object.prototype as any
+    proto.ts = 5
+    try {
+      assert.strictEqual(decodeErr(`{"type":"heartbeat"}`).message, "heartbeat.ts: is missing")
+      assert.deepStrictEqual(decodeOk(`{"type":"heartbeat","ts":6}`), { type: "heartbeat", ts: 6 })
+    } finally {
+      delete proto.ts
+    }
+  })
+})

@@ -104,7 +104,7 @@ export const compile = (ast: AST.AST, direction: Direction): Validator | undefin
         }
       }
       case "TypeLiteral":
-        return compileTypeLiteral(ast, go)
+        return generateTypeLiteral(ast, go) ?? compileTypeLiteral(ast, go)
       case "Transformation": {
         // Only synchronous, total transformations (`Schema.transform`) are compiled.
         if (ast.transformation._tag !== "FinalTransformation") return undefined
@@ -206,4 +206,78 @@ const compileTypeLiteral = (
     }
     return out
   }
+}
+
+const canGenerate = (() => {
+  try {
+    return new Function("return 1")() === 1
+  } catch {
+    // A Content-Security-Policy without 'unsafe-eval': the closure compiler does the work.
+    return false
+  }
+})()
+
+/**
+ * A struct without index signatures, as specialised source code: literal property names keep
+ * every property access and the output object literal monomorphic, which a shared loop over
+ * names cannot. Field validators are inlined for strings and literals, called otherwise.
+ */
+const generateTypeLiteral = (
+  ast: AST.TypeLiteral,
+  go: (ast: AST.AST) => Validator | undefined
+): Validator | undefined => {
+  if (!canGenerate || ast.indexSignatures.length > 0 || ast.propertySignatures.length === 0) return undefined
+  const params: Array<string> = ["FAIL", "hasOwn", "OP", "getProto", "isArray"]
+  const args: Array<unknown> = [FAIL, hasOwn, Object.prototype, Object.getPrototypeOf, Array.isArray]
+  const keys = ast.propertySignatures.map((ps) => JSON.stringify(ps.name))
+  // `plain`: `u` inherits from an Object.prototype that holds none of the declared names, so a
+  // defined value read from `u` is its own. Otherwise every key is checked with hasOwnProperty,
+  // as Effect's decoder does.
+  const lines: Array<string> = [
+    `if (typeof u !== "object" || u === null) return FAIL;`,
+    `var proto = getProto(u);`,
+    `if (proto !== OP && isArray(u)) return FAIL;`,
+    `var plain = proto === OP${keys.map((key) => ` && OP[${key}] === undefined`).join("")};`
+  ]
+  const required: Array<string> = []
+  const optional: Array<string> = []
+  for (let i = 0; i < ast.propertySignatures.length; i++) {
+    const ps = ast.propertySignatures[i]!
+    if (typeof ps.name !== "string") return undefined
+    const key = keys[i]!
+    const check = (value: string, out: string): string | undefined => {
+      const type = ps.type
+      if (type._tag === "StringKeyword") return `if (typeof ${value} !== "string") return FAIL; ${out} = ${value};`
+      if (type._tag === "BooleanKeyword") return `if (typeof ${value} !== "boolean") return FAIL; ${out} = ${value};`
+      if (type._tag === "Literal") {
+        return `if (${value} !== ${type.literal === null ? "null" : JSON.stringify(type.literal)}) return FAIL; ${out} = ${value};`
+      }
+      const fast =
+        type._tag === "Refinement" && type.from._tag === "NumberKeyword" ? type.annotations[FastPredicateId] : undefined
+      if (fast !== undefined) {
+        params.push(`p${i}`)
+        args.push(fast)
+        return `if (!p${i}(${value})) return FAIL; ${out} = ${value};`
+      }
+      const validator = go(type)
+      if (validator === undefined) return undefined
+      params.push(`v${i}`)
+      args.push(validator)
+      return `${out} = v${i}(${value}); if (${out} === FAIL) return FAIL;`
+    }
+    const body = check(`x${i}`, `o${i}`)
+    if (body === undefined) return undefined
+    const present = `((x${i} !== undefined && plain) || hasOwn.call(u, ${key}))`
+    lines.push(`var o${i}; var x${i} = u[${key}];`)
+    if (ps.isOptional) {
+      lines.push(`var h${i} = ${present}; if (h${i}) { ${body} }`)
+      optional.push(`if (h${i}) out[${key}] = o${i};`)
+    } else {
+      lines.push(`if (!${present}) return FAIL; ${body}`)
+      required.push(`${key}: o${i}`)
+    }
+  }
+  lines.push(`var out = { ${required.join(", ")} };`, ...optional, "return out;")
+  const source = `"use strict"; return function validate(u) {\n${lines.join("\n")}\n}`
+  return new Function(...params, source)(...args) as Validator
 }

@@ -1,0 +1,39 @@
+/**
+ * Interleaved measurement: every round runs each contender once, in turn, so noise from the
+ * machine hits them alike. Reports throughput (units per second): median, min and max over rounds.
+ */
+export interface Measurement {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly samples: ReadonlyArray<number>
+}
+
+export const summarize = (samples: ReadonlyArray<number>): Measurement => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, samples }
+}
+
+export const measure = (
+  contenders: ReadonlyArray<readonly [string, () => void]>,
+  rounds: number,
+  unitsPerRun: number
+): Array<Measurement> => {
+  for (const [, run] of contenders) run()
+  for (const [, run] of contenders) run()
+  const samples: Array<Array<number>> = contenders.map(() => [])
+  for (let round = 0; round < rounds; round++) {
+    contenders.forEach(([, run], i) => {
+      const start = process.hrtime.bigint()
+      run()
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9
+      samples[i]!.push(unitsPerRun / seconds)
+    })
+  }
+  return samples.map(summarize)
+}
+
+export const fmt = (n: number): string =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(1)
