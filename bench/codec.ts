@@ -217,7 +217,7 @@ export const runCodecBench = (options: { readonly frames: number; readonly round
       () => {
         for (const frame of frames) {
           const value = JSON.parse(frame)
-          if (typeboxChecker.Check(value)) sink += value.seq ?? 0
+          if (typeboxChecker.Check(value)) sink += (value as { seq?: number }).seq ?? 0
         }
       }
     ]

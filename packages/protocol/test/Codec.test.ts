@@ -336,7 +336,7 @@ describe("Codec: prototype pollution", () => {
 })
 
 describe("Codec: ownership of keys", () => {
-  const fields = { type: "heartbeat", ts: 5 }
+  const fields = { type: "heartbeat", ts: 5 } as const
   it("an object without a prototype decodes like a plain one", () => {
     const bare = Object.assign(Object.create(null), fields)
     assert.deepStrictEqual(Either.getOrThrow(Codec.client.decodeUnknown(bare)), fields)
