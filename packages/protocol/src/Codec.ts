@@ -193,10 +193,17 @@ const describeFailure = (
   value: unknown,
   source: string | undefined
 ): Either.Either<any, ProtocolError> => {
-  const slow = (direction === "decode" ? ParseResult.decodeUnknownEither : ParseResult.encodeUnknownEither)(
-    target.schema,
-    parseOptions
-  )(value)
+  let slow: Either.Either<unknown, ParseResult.ParseIssue>
+  try {
+    slow = (direction === "decode" ? ParseResult.decodeUnknownEither : ParseResult.encodeUnknownEither)(
+      target.schema,
+      parseOptions
+    )(value)
+  } catch {
+    // Effect's decoder can throw on hostile values (an object with `toString: null` where a
+    // literal is looked up); the compiled validator has already rejected the value.
+    return fail("InvalidMessage", type, [], `invalid ${type}`)
+  }
   // The compiled validator and Effect's decoder agree (a property test holds them to it); should
   // they ever differ, Effect's verdict is the reference.
   if (Either.isRight(slow)) return Either.right(slow.right)

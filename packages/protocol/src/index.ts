@@ -9,6 +9,10 @@ export * as Codec from "./Codec.js"
 /**
  * @since 0.1.0
  */
+export * as Correlation from "./Correlation.js"
+/**
+ * @since 0.1.0
+ */
 export * as JsonSchema from "./JsonSchema.js"
 /**
  * @since 0.1.0

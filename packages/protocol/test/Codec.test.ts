@@ -360,3 +360,17 @@ describe("Codec: ownership of keys", () => {
     }
   })
 })
+
+describe("Codec: hostile values never throw", () => {
+  const frames = [
+    `{"type":{"toString":null}}`,
+    `{"type":"manage_members","action":{"toString":null,"valueOf":null}}`,
+    `{"type":"file_content","sessionId":"s","path":"p","content":"","encoding":{"toString":null}}`
+  ]
+  for (const frame of frames) {
+    it(frame, () => {
+      assert.isTrue(Either.isLeft(Codec.decodeClientMessage(frame)))
+      assert.isTrue(Either.isLeft(Codec.decodeServerEvent(frame)) || frame.includes("manage_members"))
+    })
+  }
+})

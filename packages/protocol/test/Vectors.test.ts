@@ -6,6 +6,7 @@ import * as Either from "effect/Either"
 import * as Codec from "../src/Codec.js"
 import * as JsonSchema from "../src/JsonSchema.js"
 import type { ProtocolError } from "../src/ProtocolError.js"
+import { updateProtocolDoc } from "./fixtures/docs.js"
 import { buildVectors, type VectorFile } from "./fixtures/vectors.js"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -94,5 +95,13 @@ describe("JSON Schema", () => {
     const defs = (JsonSchema.make() as { $defs: Record<string, { title?: string }> }).$defs
     const titles = new Set(Object.values(defs).map((d) => d.title))
     for (const [, file] of files) if (file.type !== null) assert.isTrue(titles.has(file.type), file.type)
+  })
+})
+
+describe("PROTOCOL.md", () => {
+  it("its message reference is up to date (pnpm codegen)", () => {
+    const file = path.join(root, "..", "..", "PROTOCOL.md")
+    const text = fs.readFileSync(file, "utf8")
+    assert.strictEqual(text, updateProtocolDoc(text))
   })
 })
