@@ -1,4 +1,9 @@
 /**
  * @since 0.1.0
  */
-export {}
+
+/**
+ * @since 0.1.0
+ */
+export * as NodeTransport from "./NodeTransport.js"
+export * as Transport from "./Transport.js"
