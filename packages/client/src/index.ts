@@ -5,5 +5,13 @@
 /**
  * @since 0.1.0
  */
+export * as GatewayClient from "./GatewayClient.js"
+/**
+ * @since 0.1.0
+ */
+export * from "./GatewayError.js"
+/**
+ * @since 0.1.0
+ */
 export * as NodeTransport from "./NodeTransport.js"
 export * as Transport from "./Transport.js"

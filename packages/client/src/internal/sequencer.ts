@@ -1,0 +1,84 @@
+/**
+ * Per-session ordering of session events: drops duplicates, puts reordered events back in `seq`
+ * order, and turns a hole that does not fill into an explicit gap. The client's promise to the
+ * application (every session event exactly once, in order, or a gap) is kept here.
+ *
+ * @internal
+ */
+import type { ServerEvent } from "@diminuendo/protocol"
+
+/** What the application receives for one session: its events, in order, and gaps. */
+export type SessionItem = ServerEvent.SessionEvent | ServerEvent.Gap
+
+export interface Sequencer {
+  /** The last `seq` delivered, if any: where a resume starts (`afterSeq`). */
+  readonly lastSeq: () => number | undefined
+  readonly accept: (event: ServerEvent.SessionEvent) => ReadonlyArray<SessionItem>
+  /** A gap announced by the gateway. */
+  readonly gap: (gap: ServerEvent.Gap) => ReadonlyArray<SessionItem>
+  /** The replay after a (re)join has ended: a hole still open now will not fill. */
+  readonly settle: () => ReadonlyArray<SessionItem>
+  /** Events held back waiting for a hole to fill. */
+  readonly held: () => number
+}
+
+/**
+ * @param start the last `seq` already delivered (a resume), or undefined for a fresh join.
+ * @param window how many out-of-order events to hold while waiting for a missing one.
+ */
+export const make = (sessionId: string, start: number | undefined, window: number): Sequencer => {
+  let last = start
+  const pending = new Map<number, ServerEvent.SessionEvent>()
+
+  const flush = (out: Array<SessionItem>) => {
+    for (let next = pending.get(last! + 1); next !== undefined; next = pending.get(last! + 1)) {
+      pending.delete(next.seq)
+      last = next.seq
+      out.push(next)
+    }
+  }
+
+  const skipToEarliest = (out: Array<SessionItem>) => {
+    if (pending.size === 0 || last === undefined) return
+    const earliest = Math.min(...pending.keys())
+    out.push({ type: "gap", sessionId, fromSeq: last + 1, toSeq: earliest - 1 })
+    last = earliest - 1
+    flush(out)
+  }
+
+  return {
+    lastSeq: () => last,
+    held: () => pending.size,
+    accept: (event) => {
+      if (last === undefined) {
+        last = event.seq
+        return [event]
+      }
+      if (event.seq <= last || pending.has(event.seq)) return []
+      const out: Array<SessionItem> = []
+      if (event.seq === last + 1) {
+        last = event.seq
+        out.push(event)
+        flush(out)
+        return out
+      }
+      pending.set(event.seq, event)
+      while (pending.size > window) skipToEarliest(out)
+      return out
+    },
+    gap: (gap) => {
+      const out: Array<SessionItem> = []
+      if (last !== undefined && gap.toSeq <= last) return out
+      out.push(gap)
+      last = gap.toSeq
+      for (const seq of [...pending.keys()]) if (seq <= gap.toSeq) pending.delete(seq)
+      flush(out)
+      return out
+    },
+    settle: () => {
+      const out: Array<SessionItem> = []
+      while (pending.size > 0) skipToEarliest(out)
+      return out
+    }
+  }
+}
