@@ -580,6 +580,13 @@ export const make = (
         ).pipe(Effect.forkIn(scope))
       })
 
+    const markConnected = (conn: Live) =>
+      Effect.gen(function* () {
+        yield* setState({ _tag: "Connected", connectionId: String(conn.epoch), identity: identity! })
+        yield* Deferred.succeed(connected, conn)
+        yield* resume(conn)
+      })
+
     /** Fails or parks the requests of a connection that is gone. */
     const orphan = (epoch: number, reason: string) =>
       Effect.forEach(
@@ -653,9 +660,7 @@ export const make = (
         for (;;) {
           if (current !== undefined) {
             const { conn, connScope, reader } = current
-            yield* setState({ _tag: "Connected", connectionId: String(conn.epoch), identity: identity! })
-            yield* Deferred.succeed(connected, conn)
-            yield* resume(conn)
+            if (current !== first) yield* markConnected(conn)
             const fibers = yield* keepalive(conn)
             const info = yield* Fiber.join(reader)
             yield* Effect.forEach(fibers, Fiber.interrupt, { discard: true })
@@ -728,6 +733,7 @@ export const make = (
     // ----- startup and shutdown ------------------------------------------------------------------
 
     const first = yield* connectOnce(1)
+    yield* markConnected(first.conn)
     const loop = yield* Effect.forkIn(reconnectLoop(first), scope)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

@@ -1,0 +1,288 @@
+import type { ServerEvent } from "@diminuendo/protocol"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as TestClock from "effect/TestClock"
+import type * as GatewayClient from "../src/GatewayClient.js"
+import { harnesses, inMemory } from "./harness.js"
+
+const alice = {
+  token: "alice-secret-token",
+  identity: { userId: "u-alice", email: "alice@example.com", tenantId: "acme" },
+  role: "admin"
+}
+
+const answerEverything =
+  (client: GatewayClient.GatewayClient, sessionId: string) => (item: GatewayClient.SessionItem) =>
+    item.type === "question_requested"
+      ? Effect.asVoid(
+          client.answerQuestion(sessionId, item.requestId, {
+            [item.questions[0]!.id]: item.questions[0]!.options?.[0] ?? "ok"
+          })
+        )
+      : item.type === "permission_requested"
+        ? Effect.asVoid(client.answerQuestion(sessionId, item.requestId, { decision: "approve" }))
+        : Effect.void
+
+for (const harness of harnesses) {
+  describe(`GatewayClient ${harness.name}`, () => {
+    it.scopedLive("connects in dev mode and reports its identity and state", () =>
+      Effect.gen(function* () {
+        const { client } = yield* harness.setup()
+        const c = yield* client()
+        const identity = yield* c.identity
+        assert.strictEqual(identity._tag === "Some" && identity.value.email, "dev@localhost")
+        assert.strictEqual((yield* SubscriptionRef.get(c.state))._tag, "Connected")
+        const { latencyMs } = yield* c.ping
+        assert.isAtLeast(latencyMs, 0)
+      })
+    )
+
+    it.scopedLive(
+      "authentication: token accepted; missing token fails fast with AuthRequired; bad token AuthFailed",
+      () =>
+        Effect.gen(function* () {
+          const { client } = yield* harness.setup({ users: [alice] })
+          const c = yield* client({ token: Redacted.make(alice.token) })
+          assert.deepStrictEqual(Option_get(yield* c.identity), alice.identity)
+          const missing = yield* Effect.flip(client())
+          assert.deepStrictEqual(
+            [missing.reason, missing.message],
+            ["AuthRequired", "Authentication required but no token was provided"]
+          )
+          const bad = yield* Effect.flip(client({ token: Redacted.make("wrong") }))
+          assert.deepStrictEqual(
+            [bad.reason, bad.code, bad.message],
+            ["AuthFailed", "AUTH_FAILED", "AUTH_FAILED: Authentication failed"]
+          )
+          const fresh = yield* client({ token: Effect.succeed(Redacted.make(alice.token)) })
+          assert.deepStrictEqual(yield* fresh.refreshToken(Redacted.make(alice.token)), alice.identity)
+        })
+    )
+
+    it.scopedLive("every request method returns its typed reply", () =>
+      Effect.gen(function* () {
+        const { client } = yield* harness.setup()
+        const c = yield* client()
+        const session = yield* c.createSession("coding-agent", "one")
+        assert.strictEqual(session.name, "one")
+        assert.strictEqual((yield* c.renameSession(session.id, "two")).name, "two")
+        assert.isTrue((yield* c.archiveSession(session.id)).archived)
+        assert.deepStrictEqual(
+          (yield* c.listSessions()).map((s) => s.id),
+          []
+        )
+        assert.deepStrictEqual(
+          (yield* c.listSessions(true)).map((s) => s.id),
+          [session.id]
+        )
+        assert.isFalse((yield* c.unarchiveSession(session.id)).archived)
+        const snapshot = yield* c.joinSession(session.id)
+        assert.strictEqual(snapshot.session.id, session.id)
+        const items = yield* c
+          .turn(session.id, "build")
+          .pipe(Stream.tap(answerEverything(c, session.id)), Stream.runCollect)
+        const last = Chunk.unsafeLast(items)
+        assert.strictEqual(last.type, "turn_complete")
+        const files = yield* c.listFiles(session.id, "", 0)
+        assert.deepStrictEqual(
+          files.filter((f) => f.kind === "file").map((f) => f.path),
+          ["src/add.ts", "test/add.test.ts"]
+        )
+        const content = yield* c.readFile(session.id, "src/add.ts")
+        assert.include(content.content, "export const add")
+        const versions = yield* c.fileHistory(session.id, "src/add.ts")
+        const old = yield* c.fileAtIteration(session.id, "src/add.ts", versions[0]!.iteration)
+        assert.strictEqual(old.content, content.content)
+        assert.deepStrictEqual(
+          (yield* c.getHistory(session.id)).map((m) => m.role),
+          ["user", "assistant"]
+        )
+        const events = yield* c.getEvents(session.id, 0, 5)
+        assert.strictEqual(events.length, 5)
+        const members = yield* c.manageMembers("list")
+        assert.strictEqual(members.type, "member_list")
+        yield* c.leaveSession(session.id)
+        yield* c.deleteSession(session.id)
+        const error = yield* Effect.flip(c.readFile(session.id, "src/add.ts"))
+        assert.deepStrictEqual(
+          [error.reason, error.code, error.requestType],
+          ["ServerError", "SESSION_NOT_FOUND", "read_file"]
+        )
+      })
+    )
+
+    it.scopedLive("steer, stop and a turn's Stream: the stream ends with the turn", () =>
+      Effect.gen(function* () {
+        const { client } = yield* harness.setup()
+        const c = yield* client()
+        const session = yield* c.createSession("coding-agent")
+        yield* c.joinSession(session.id)
+        const questions = yield* Deferred.make<ServerEvent.QuestionRequested>()
+        const turn = yield* c.turn(session.id, "work").pipe(
+          Stream.tap((item) => (item.type === "question_requested" ? Deferred.succeed(questions, item) : Effect.void)),
+          Stream.runCollect,
+          Effect.fork
+        )
+        const question = yield* Deferred.await(questions)
+        const steered = yield* c.steer(session.id, "be brief")
+        assert.strictEqual(steered.content, "be brief")
+        const ack = yield* c.stopTurn(session.id)
+        assert.strictEqual(ack.turnId, question.turnId)
+        const items = yield* Fiber.join(turn)
+        const last = Chunk.unsafeLast(items)
+        assert.strictEqual(last.type === "turn_complete" && last.turnId, question.turnId)
+        const busy = yield* Effect.flip(c.steer(session.id, "late"))
+        assert.strictEqual(busy.code, "NO_ACTIVE_TURN")
+      })
+    )
+
+    for (const requestIds of [true, false]) {
+      it.scopedLive(
+        `many requests in flight resolve to their own replies (requestId ${requestIds ? "on" : "off"})`,
+        () =>
+          Effect.gen(function* () {
+            const { client, gateway } = yield* harness.setup({ requestIds })
+            const c = yield* client()
+            const sessions = yield* Effect.forEach([1, 2, 3], (i) => c.createSession("echo", `s${i}`), {
+              concurrency: "unbounded"
+            })
+            assert.deepStrictEqual(sessions.map((s) => s.name).sort(), ["s1", "s2", "s3"])
+            // Replies of one kind come back out of order with delays on some.
+            yield* gateway.faults.delay("session_updated", 20)
+            const renamed = yield* Effect.forEach(
+              Array.from({ length: 30 }, (_, i) => [sessions[i % 3]!.id, `name-${i}`] as const),
+              ([id, name]) => Effect.map(c.renameSession(id, name), (meta) => [id, name, meta] as const),
+              { concurrency: "unbounded" }
+            )
+            for (const [id, name, meta] of renamed) {
+              assert.strictEqual(meta.id, id)
+              if (requestIds) assert.strictEqual(meta.name, name)
+            }
+            const mixed = yield* Effect.all(
+              [
+                c.listSessions(),
+                c.getHistory(sessions[0]!.id),
+                c.ping,
+                Effect.flip(c.readFile(sessions[1]!.id, "nope")),
+                c.listSessions(true)
+              ],
+              { concurrency: "unbounded" }
+            )
+            assert.strictEqual(mixed[0].length, 3)
+            assert.strictEqual(mixed[3].code, "FILE_NOT_FOUND")
+          })
+      )
+    }
+
+    it.scopedLive("malformed frames go to diagnostics; the connection survives and the next event arrives", () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* harness.setup()
+        const c = yield* client()
+        const diagnostics = yield* c.diagnostics.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+        const unknowns = yield* c.eventsOf("unknown").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        yield* Effect.sleep("20 millis")
+        const [control] = yield* gateway.connections
+        yield* control!.sendRaw("{not json")
+        yield* control!.sendRaw('{"type":"text_delta","sessionId":"s","turnId":"t","seq":-1,"ts":1,"text":"x"}')
+        yield* control!.sendRaw('{"type":"pong","ts":"soon","serverTs":1}')
+        yield* control!.sendRaw('{"type":"agent_mood","mood":"great"}')
+        const reports = Chunk.toReadonlyArray(yield* Fiber.join(diagnostics))
+        assert.deepStrictEqual(
+          reports.map((d) => d.reason),
+          ["InvalidJson", "InvalidMessage", "InvalidMessage"]
+        )
+        assert.strictEqual(
+          reports[1]!.message,
+          "text_delta.seq: expected a sequence number (non-negative safe integer), got -1"
+        )
+        const unknown = Chunk.unsafeHead(yield* Fiber.join(unknowns))
+        assert.deepStrictEqual(unknown.payload, { type: "agent_mood", mood: "great" })
+        assert.isAtLeast((yield* c.ping).latencyMs, 0)
+      })
+    )
+
+    it.scopedLive("reconnect and resume: drops mid-turn lose and duplicate nothing", () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* harness.setup({ agentStepMs: 2 })
+        const c = yield* client({ reconnectSchedule: undefined })
+        const session = yield* c.createSession("echo")
+        yield* c.joinSession(session.id)
+        const text = Array.from({ length: 60 }, (_, i) => `w${i}`).join(" ")
+        const seen = yield* c.sessionEvents(session.id).pipe(
+          Stream.takeUntil((item) => item.type === "turn_complete"),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* c.runTurn(session.id, text)
+        for (const code of [undefined, 1011, undefined]) {
+          yield* Effect.sleep("15 millis")
+          const [control] = yield* gateway.connections
+          if (control !== undefined) yield* control.drop(code)
+        }
+        const items = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+        const log = yield* gateway.sessionLog(session.id)
+        const seqs = items.filter((i) => i.type !== "gap").map((i) => (i as { seq: number }).seq)
+        assert.deepStrictEqual(
+          seqs,
+          log.map((e) => e.seq).filter((s) => s >= seqs[0]! && s <= seqs[seqs.length - 1]!)
+        )
+        assert.isFalse(items.some((i) => i.type === "gap"))
+        const complete = items[items.length - 1]!
+        assert.strictEqual(complete.type === "turn_complete" && complete.finalText, `Echo: ${text}`)
+      })
+    )
+  })
+}
+
+const Option_get = <A>(option: { readonly _tag: "Some"; readonly value: A } | { readonly _tag: "None" }) =>
+  option._tag === "Some" ? option.value : undefined
+
+describe("GatewayClient under TestClock", () => {
+  it.scoped("a request the gateway never answers times out at its deadline; others are unaffected", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const c = yield* client({ requestTimeout: "10 seconds", silenceTimeout: 0 })
+      yield* gateway.faults.stall("session_list")
+      const stalled = yield* Effect.fork(Effect.either(c.listSessions()))
+      yield* TestClock.adjust("5 seconds")
+      assert.isAtLeast((yield* c.ping).latencyMs, 0)
+      assert.isNull(yield* Fiber.poll(stalled).pipe(Effect.map((o) => (o._tag === "None" ? null : o))))
+      yield* TestClock.adjust("5 seconds")
+      const result = yield* Fiber.join(stalled)
+      assert.isTrue(Either.isLeft(result))
+      const error = Either.flip(result).pipe(Either.getOrThrow)
+      assert.deepStrictEqual([error.reason, error.message], ["RequestTimeout", "Request timeout for list_sessions"])
+    })
+  )
+
+  it.scopedLive("a silent connection is dropped after the silence timeout and the client reconnects", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const c = yield* client({ silenceTimeout: "300 millis", reconnectSchedule: Schedule.spaced("10 millis") })
+      const [first] = yield* gateway.connections
+      const states = yield* c.state.changes.pipe(
+        Stream.map((s) => s._tag),
+        Stream.changes,
+        Stream.take(4),
+        Stream.runCollect,
+        Effect.fork
+      )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(states)), [
+        "Connected",
+        "Reconnecting",
+        "Connecting",
+        "Connected"
+      ])
+      const [second] = yield* gateway.connections
+      assert.notStrictEqual(second!.id, first!.id)
+    })
+  )
+})

@@ -1,0 +1,54 @@
+/**
+ * Runs client tests against the testkit gateway in memory and over a real ws server on a random
+ * loopback port.
+ */
+import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as GatewayClient from "../src/GatewayClient.js"
+import type { GatewayError } from "../src/GatewayError.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as Transport from "../src/Transport.js"
+
+export interface Setup {
+  readonly gateway: Gateway.Gateway
+  /** Builds a client connected to the gateway; it closes with the test's scope. */
+  readonly client: (
+    options?: Partial<GatewayClient.GatewayClientOptions>
+  ) => Effect.Effect<GatewayClient.GatewayClient, GatewayError, Scope.Scope>
+}
+
+export interface Harness {
+  readonly name: string
+  readonly setup: (options?: Gateway.GatewayOptions) => Effect.Effect<Setup, never, Scope.Scope>
+}
+
+export const inMemory: Harness = {
+  name: "in memory",
+  setup: (options) =>
+    Effect.map(Gateway.make(options), (gateway) => ({
+      gateway,
+      client: (clientOptions) =>
+        GatewayClient.make({ url: "memory://gateway", pingInterval: 0, ...clientOptions }).pipe(
+          Effect.provideService(Transport.Transport, { open: () => InMemory.connect(gateway) })
+        )
+    }))
+}
+
+export const overWs: Harness = {
+  name: "over ws",
+  setup: (options) =>
+    Effect.gen(function* () {
+      const gateway = yield* Gateway.make(options)
+      const server = yield* Effect.orDie(WsServer.serve(gateway))
+      return {
+        gateway,
+        client: (clientOptions) =>
+          GatewayClient.make({ url: server.url, pingInterval: 0, ...clientOptions }).pipe(
+            Effect.provide(NodeTransport.layer)
+          )
+      }
+    })
+}
+
+export const harnesses = [inMemory, overWs] as const
