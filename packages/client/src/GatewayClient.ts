@@ -369,6 +369,9 @@ export const make = (
           case "gap":
             deliverSession(event)
             return Effect.void
+          case "state_snapshot":
+            if (event.lastSeq !== undefined) joined.get(event.sessionId)?.baseline(event.lastSeq)
+            break
         }
         if (ServerEvent.isSessionEvent(event)) deliverSession(event)
         else events.publish(event)

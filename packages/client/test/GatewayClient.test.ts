@@ -4,14 +4,18 @@ import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
 import type * as GatewayClient from "../src/GatewayClient.js"
-import { harnesses, inMemory } from "./harness.js"
+import { harnesses, inMemory, overWs } from "./harness.js"
 
 const alice = {
   token: "alice-secret-token",
@@ -212,7 +216,7 @@ for (const harness of harnesses) {
     it.scopedLive("reconnect and resume: drops mid-turn lose and duplicate nothing", () =>
       Effect.gen(function* () {
         const { client, gateway } = yield* harness.setup({ agentStepMs: 2 })
-        const c = yield* client({ reconnectSchedule: undefined })
+        const c = yield* client({ reconnectSchedule: Schedule.spaced("5 millis") })
         const session = yield* c.createSession("echo")
         yield* c.joinSession(session.id)
         const text = Array.from({ length: 60 }, (_, i) => `w${i}`).join(" ")
@@ -241,6 +245,141 @@ for (const harness of harnesses) {
     )
   })
 }
+
+describe("GatewayClient reconnect policy", () => {
+  it.scopedLive("in flight at a drop: idempotent requests are re-sent, the others fail with ConnectionLost", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup()
+      const c = yield* client({ reconnectSchedule: Schedule.spaced("5 millis") })
+      const [control] = yield* gateway.connections
+      yield* control!.faults.stall("session_list")
+      yield* control!.faults.stall("session_created")
+      const read = yield* Effect.fork(c.listSessions())
+      const write = yield* Effect.fork(Effect.flip(c.createSession("echo", "maybe")))
+      yield* Effect.sleep("30 millis")
+      yield* control!.drop()
+      const lost = yield* Fiber.join(write)
+      assert.deepStrictEqual([lost.reason, lost.requestType], ["ConnectionLost", "create_session"])
+      assert.include(lost.message, "whether the gateway acted on it is unknown")
+      const sessions = yield* Fiber.join(read)
+      assert.isArray(sessions)
+    })
+  )
+
+  it.scopedLive("server_shutdown: reconnect after its delay", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup()
+      const c = yield* client()
+      const states = yield* c.state.changes.pipe(Stream.take(4), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("10 millis")
+      yield* gateway.shutdown("maintenance", 40)
+      const seen = Chunk.toReadonlyArray(yield* Fiber.join(states))
+      assert.deepStrictEqual(
+        seen.map((s) => s._tag),
+        ["Connected", "Reconnecting", "Connecting", "Connected"]
+      )
+      const reconnecting = seen[1]!
+      assert.deepStrictEqual(reconnecting._tag === "Reconnecting" && [reconnecting.delayMs, reconnecting.reason], [
+        40,
+        "server shutdown"
+      ])
+    })
+  )
+
+  it.scopedLive("events missed while away and no longer retained are surfaced as a gap", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ retention: 3 })
+      const c = yield* client({ reconnectSchedule: Schedule.spaced("150 millis") })
+      const other = yield* client()
+      const session = yield* c.createSession("echo")
+      yield* c.joinSession(session.id)
+      const items = yield* c.sessionEvents(session.id).pipe(
+        Stream.takeUntil((item) => item.type === "turn_complete"),
+        Stream.runCollect,
+        Effect.fork
+      )
+      const [control] = yield* gateway.connections
+      yield* control!.drop(1012)
+      yield* other.runTurn(session.id, "one two three four five six seven eight")
+      const seen = Chunk.toReadonlyArray(yield* Fiber.join(items))
+      const gap = seen.find((i) => i.type === "gap")
+      assert.isDefined(gap)
+      const log = yield* gateway.sessionLog(session.id)
+      assert.strictEqual(gap!.type === "gap" && gap!.toSeq, log[0]!.seq - 1)
+      const after = seen.slice(seen.indexOf(gap!) + 1).map((i) => (i as { seq: number }).seq)
+      assert.deepStrictEqual(after, log.map((e) => e.seq).slice(0, after.length))
+    })
+  )
+})
+
+describe("GatewayClient lifecycle and secrets", () => {
+  it.scopedLive("closing the client fails what is pending with Closed; the gateway sees the connection go", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* overWs.setup()
+      const scope = yield* Scope.make()
+      const c = yield* Scope.extend(client(), scope)
+      const [control] = yield* gateway.connections
+      yield* control!.faults.stall("session_list")
+      const pendingRequest = yield* Effect.fork(Effect.flip(c.listSessions()))
+      yield* Effect.sleep("20 millis")
+      yield* Scope.close(scope, Exit.void)
+      const error = yield* Fiber.join(pendingRequest)
+      assert.strictEqual(error.reason, "Closed")
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual((yield* gateway.connections).length, 0)
+      const afterwards = yield* Effect.flip(c.ping)
+      assert.strictEqual(afterwards.reason, "NotConnected")
+    })
+  )
+
+  it.live("opening and closing 200 clients over ws leaves no handles behind", () =>
+    Effect.gen(function* () {
+      const handles = () => process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap").length
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const { client } = yield* overWs.setup()
+          yield* Effect.scoped(client())
+          const before = handles()
+          for (let i = 0; i < 200; i++) yield* Effect.scoped(Effect.zipRight(client(), Effect.void))
+          yield* Effect.sleep("100 millis")
+          assert.isAtMost(handles(), before + 2)
+        })
+      )
+    })
+  )
+
+  it.scopedLive("the token appears in no log line, error message or client value", () =>
+    Effect.gen(function* () {
+      const secret = "s3cr3t-token-value"
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message, annotations }) => {
+        lines.push(JSON.stringify({ message, annotations: [...annotations] }))
+      })
+      const user = { token: secret, identity: { userId: "u", email: "u@x", tenantId: "t" } }
+      const run = Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ users: [user] })
+        const c = yield* client({ token: Redacted.make(secret) })
+        const bad = yield* Effect.flip(client({ token: Redacted.make(`${secret}-wrong`) }))
+        lines.push(bad.message, String(bad), JSON.stringify(bad))
+        const [control] = yield* gateway.connections
+        yield* control!.drop()
+        yield* Effect.sleep("400 millis")
+        lines.push(
+          JSON.stringify(yield* SubscriptionRef.get(c.state)),
+          String(Redacted.make(secret)),
+          JSON.stringify({ t: Redacted.make(secret) })
+        )
+        yield* c.refreshToken(Redacted.make(secret))
+      })
+      yield* Effect.scoped(run).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Logger.withMinimumLogLevel(LogLevel.All)
+      )
+      assert.isAbove(lines.length, 3)
+      for (const line of lines) assert.notInclude(line, secret)
+    })
+  )
+})
 
 const Option_get = <A>(option: { readonly _tag: "Some"; readonly value: A } | { readonly _tag: "None" }) =>
   option._tag === "Some" ? option.value : undefined

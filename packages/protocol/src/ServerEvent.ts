@@ -249,7 +249,9 @@ export const SessionState = sessionEvent("SessionState", "session_state", { stat
 export interface SessionState extends Schema.Schema.Type<typeof SessionState> {}
 
 /**
- * Reply to `join_session`: the session as it is now.
+ * Reply to `join_session`: the session as it is now. `lastSeq` (design) is the `seq` of the latest
+ * event in the session's log, so a client that joins without `afterSeq` knows where the events it
+ * will receive start, and can resume from there after a drop.
  *
  * @since 0.1.0
  * @category sessions
@@ -260,7 +262,8 @@ export const StateSnapshot = reply("StateSnapshot", "state_snapshot", {
   currentTurn: Schema.NullOr(TurnSnapshot),
   recentHistory: Schema.Array(HistoryMessage),
   subscriberCount: NonNegativeInt,
-  sandbox: Schema.NullOr(SandboxInfo)
+  sandbox: Schema.NullOr(SandboxInfo),
+  lastSeq: optional(SafeInt)
 })
 /**
  * @since 0.1.0

@@ -785,6 +785,7 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
           recentHistory: s.history.slice(-20),
           subscriberCount: s.subscribers.size,
           sandbox: s.sandbox,
+          lastSeq: s.lastSeq,
           ...requestIdField(message)
         }
         sendTo(conn, snapshot)

@@ -20,6 +20,8 @@ export interface Sequencer {
   readonly settle: () => ReadonlyArray<SessionItem>
   /** Events held back waiting for a hole to fill. */
   readonly held: () => number
+  /** Sets where the log stands when nothing was delivered yet (`state_snapshot.lastSeq`). */
+  readonly baseline: (seq: number) => void
 }
 
 /**
@@ -49,11 +51,16 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
   return {
     lastSeq: () => last,
     held: () => pending.size,
+    baseline: (seq) => {
+      if (last === undefined) last = seq
+    },
     accept: (event) => {
       if (last === undefined) {
         last = event.seq
         return [event]
       }
+      // A stream snapshot marks a position (the latest event its text includes): not a new entry.
+      if (event.type === "stream_snapshot" && event.seq === last) return [event]
       if (event.seq <= last || pending.has(event.seq)) return []
       const out: Array<SessionItem> = []
       if (event.seq === last + 1) {
