@@ -21,6 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -227,7 +228,10 @@ interface Pending {
   readonly accepts: ReadonlyArray<string>
   /** Set for fire-and-forget requests confirmed by a session event. */
   readonly effect?: (event: ServerEvent.ServerEvent) => boolean
+  /** The connection it was sent on; -1 while parked (not sent, or to be re-sent). */
   epoch: number
+  /** Clock millis after which it fails with `RequestTimeout`. */
+  readonly deadline: number
 }
 
 interface Live {
@@ -263,8 +267,9 @@ export const make = (
 ): Effect.Effect<GatewayClient, GatewayError, Scope.Scope | Transport.Transport> =>
   Effect.gen(function* () {
     const transport = yield* Transport.Transport
+    const clock = yield* Effect.clock
     const scope = yield* Effect.scope
-    const requestTimeout = Duration.decode(options.requestTimeout ?? "10 seconds")
+    const requestTimeoutMs = Duration.toMillis(Duration.decode(options.requestTimeout ?? "10 seconds"))
     const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
     const pingInterval = Duration.decode(options.pingInterval ?? "30 seconds")
     const silenceTimeout = Duration.decode(options.silenceTimeout ?? "75 seconds")
@@ -294,11 +299,10 @@ export const make = (
 
     // ----- inbound -----------------------------------------------------------------------------
 
-    const report = (reason: string, message: string, frame: string) =>
-      Effect.zipRight(
-        Effect.sync(() => diagnostics.publish({ reason, message, excerpt: excerpt(frame) })),
-        Effect.logWarning("discarded a frame from the gateway").pipe(Effect.annotateLogs({ reason, message }))
-      )
+    const report = (reason: string, message: string, frame: string) => {
+      diagnostics.publish({ reason, message, excerpt: excerpt(frame) })
+      return Effect.logWarning("discarded a frame from the gateway").pipe(Effect.annotateLogs({ reason, message }))
+    }
 
     /** Where a reply meets its request: `requestId` first, then type and key fields, oldest first. */
     const matchReply = (conn: Live, event: ServerEvent.ServerEvent): Pending | undefined => {
@@ -327,9 +331,10 @@ export const make = (
 
     const settle = (p: Pending, event: ServerEvent.ServerEvent) => {
       pending.delete(p.key)
-      return event.type === "error"
-        ? Deferred.fail(p.deferred, serverError(event, p.message.type))
-        : Deferred.succeed(p.deferred, event)
+      Deferred.unsafeDone(
+        p.deferred,
+        event.type === "error" ? Exit.fail(serverError(event, p.message.type)) : Exit.succeed(event)
+      )
     }
 
     const deliverSession = (event: ServerEvent.SessionEvent | ServerEvent.Gap) => {
@@ -343,43 +348,53 @@ export const make = (
       for (const item of items) events.publish(item)
     }
 
-    const onFrame = (conn: Live) => (frame: string) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        conn.lastFrameAt = now
-        const decoded = codec.decode(frame)
-        if (Either.isLeft(decoded)) return report(decoded.left.reason, decoded.left.message, frame)
-        const event = decoded.right
-        switch (event.type) {
-          case "welcome":
-            conn.requestIds = event.features?.includes("requestId") ?? false
-            return Deferred.succeed(conn.welcome, event)
-          case "server_shutdown":
-            conn.shutdownDelayMs = event.reconnectAfterMs ?? 0
-            events.publish(event)
-            return Effect.zipRight(
-              Effect.logInfo("gateway is shutting down").pipe(Effect.annotateLogs({ reason: event.reason })),
-              conn.connection.close(1000, "server shutdown")
-            )
-          case "replay_complete": {
-            events.publish(event)
-            const sequencer = joined.get(event.sessionId)
-            if (sequencer !== undefined) for (const item of sequencer.settle()) events.publish(item)
-            return Effect.void
-          }
-          case "gap":
-            deliverSession(event)
-            return Effect.void
-          case "state_snapshot":
-            if (event.lastSeq !== undefined) joined.get(event.sessionId)?.baseline(event.lastSeq)
-            break
+    /** Handles one frame synchronously; returns an Effect only for the rare work that needs one. */
+    const onFrame = (conn: Live, frame: string): Effect.Effect<void> | undefined => {
+      const decoded = codec.decode(frame)
+      if (Either.isLeft(decoded)) return report(decoded.left.reason, decoded.left.message, frame)
+      const event = decoded.right
+      switch (event.type) {
+        case "welcome":
+          conn.requestIds = event.features?.includes("requestId") ?? false
+          Deferred.unsafeDone(conn.welcome, Exit.succeed(event))
+          return undefined
+        case "server_shutdown":
+          conn.shutdownDelayMs = event.reconnectAfterMs ?? 0
+          events.publish(event)
+          return Effect.zipRight(
+            Effect.logInfo("gateway is shutting down").pipe(Effect.annotateLogs({ reason: event.reason })),
+            conn.connection.close(1000, "server shutdown")
+          )
+        case "replay_complete": {
+          events.publish(event)
+          const sequencer = joined.get(event.sessionId)
+          if (sequencer !== undefined) for (const item of sequencer.settle()) events.publish(item)
+          return undefined
         }
-        if (ServerEvent.isSessionEvent(event)) deliverSession(event)
-        else events.publish(event)
-        const p = matchReply(conn, event)
-        if (p !== undefined) return settle(p, event)
-        if (event.type === "authenticated") return Deferred.succeed(conn.unprompted, event)
-        return Effect.void
-      })
+        case "gap":
+          deliverSession(event)
+          return undefined
+        case "state_snapshot":
+          if (event.lastSeq !== undefined) joined.get(event.sessionId)?.baseline(event.lastSeq)
+          break
+      }
+      if (ServerEvent.isSessionEvent(event)) deliverSession(event)
+      else events.publish(event)
+      const p = matchReply(conn, event)
+      if (p !== undefined) settle(p, event)
+      else if (event.type === "authenticated") Deferred.unsafeDone(conn.unprompted, Exit.succeed(event))
+      return undefined
+    }
+
+    const onFrames = (conn: Live) => (frames: ReadonlyArray<string>) => {
+      conn.lastFrameAt = clock.unsafeCurrentTimeMillis()
+      let effects: Array<Effect.Effect<void>> | undefined
+      for (const frame of frames) {
+        const effect = onFrame(conn, frame)
+        if (effect !== undefined) (effects ??= []).push(effect)
+      }
+      return effects === undefined ? Effect.void : Effect.all(effects, { discard: true })
+    }
 
     // ----- outbound ----------------------------------------------------------------------------
 
@@ -417,42 +432,50 @@ export const make = (
       return Deferred.await(connected)
     })
 
-    /** Sends a request and waits for the event that settles it, within `requestTimeout`. */
+    /**
+     * Sends a request and waits for the event that settles it. The deadline (`requestTimeout`, from
+     * the call) is kept by the timeout sweeper below, not by a timer per request. Without a live
+     * connection the request is parked and sent as soon as one is up.
+     */
     const exchange = (
       message: ClientMessage.ClientMessage,
       effect?: (event: ServerEvent.ServerEvent) => boolean
     ): Effect.Effect<ServerEvent.ServerEvent, GatewayError> =>
-      Effect.gen(function* () {
-        const deferred = yield* Deferred.make<ServerEvent.ServerEvent, GatewayError>()
+      Effect.suspend(() => {
+        if (closing)
+          return Effect.fail(
+            new GatewayError({ reason: "NotConnected", message: "the client is closed", requestType: message.type })
+          )
+        const deferred = Deferred.unsafeMake<ServerEvent.ServerEvent, GatewayError>(FiberId.none)
         const key = ++keyCounter
-        const run = Effect.gen(function* () {
-          const conn = yield* awaitConnection
-          const entry: Pending = {
-            key,
-            message: withRequestId(conn, message),
-            deferred,
-            accepts: Correlation.replyTypes[message.type] as ReadonlyArray<string>,
-            ...(effect === undefined ? {} : { effect }),
-            epoch: conn.epoch
-          }
-          pending.set(key, entry)
-          yield* sendMessage(conn, entry.message)
-          return yield* Deferred.await(deferred)
-        })
-        return yield* run.pipe(
-          Effect.timeoutFail({
-            duration: requestTimeout,
-            onTimeout: () =>
-              new GatewayError({
-                reason: "RequestTimeout",
-                message: `Request timeout for ${message.type}`,
-                requestType: message.type
+        const entry: Pending = {
+          key,
+          message,
+          deferred,
+          accepts: Correlation.replyTypes[message.type] as ReadonlyArray<string>,
+          ...(effect === undefined ? {} : { effect }),
+          epoch: -1,
+          deadline: clock.unsafeCurrentTimeMillis() + requestTimeoutMs
+        }
+        pending.set(key, entry)
+        if (sweeperIdle !== undefined) Deferred.unsafeDone(sweeperIdle, Exit.void)
+        const conn = live
+        const send =
+          conn === undefined
+            ? Effect.void
+            : Effect.suspend(() => {
+                entry.epoch = conn.epoch
+                entry.message = withRequestId(conn, message)
+                // A failed write means the connection is going: the loss handling settles the entry.
+                return Effect.ignore(sendMessage(conn, entry.message))
               })
-          }),
+        return Effect.zipRight(send, Deferred.await(deferred)).pipe(
           Effect.ensuring(Effect.sync(() => pending.delete(key)))
         )
       }).pipe(
         Effect.withSpan(`GatewayClient.${message.type}`, {
+          // A captured stack trace per request costs more than the whole round trip.
+          captureStackTrace: false,
           attributes: {
             "diminuendo.type": message.type,
             ...("sessionId" in message ? { "diminuendo.session_id": message.sessionId } : {})
@@ -515,7 +538,7 @@ export const make = (
           lastFrameAt: yield* Clock.currentTimeMillis,
           shutdownDelayMs: undefined
         }
-        const reader = yield* Effect.forkIn(connection.run(onFrame(conn)), connScope)
+        const reader = yield* Effect.forkIn(connection.run(onFrames(conn)), connScope)
         const handshake = Effect.gen(function* () {
           const welcome = yield* Deferred.await(conn.welcome)
           if (secret === undefined && welcome.requiresAuth) {
@@ -528,7 +551,14 @@ export const make = (
           const deferred = yield* Deferred.make<ServerEvent.ServerEvent, GatewayError>()
           const message = withRequestId(conn, { type: "authenticate", token: Redacted.value(secret) })
           const key = ++keyCounter
-          pending.set(key, { key, message, deferred, accepts: ["authenticated"], epoch: conn.epoch })
+          pending.set(key, {
+            key,
+            message,
+            deferred,
+            accepts: ["authenticated"],
+            epoch: conn.epoch,
+            deadline: Number.POSITIVE_INFINITY
+          })
           yield* sendMessage(conn, message)
           const reply = yield* Deferred.await(deferred).pipe(Effect.ensuring(Effect.sync(() => pending.delete(key))))
           return (reply as ServerEvent.Authenticated).identity
@@ -733,8 +763,48 @@ export const make = (
         yield* Deferred.fail(connected, new GatewayError({ reason: "NotConnected", message }))
       })
 
+    /**
+     * Fails requests past their deadline: one fiber sleeping until the earliest deadline, instead of
+     * a timer per request. Every request has the same timeout, so a new request never expires
+     * before the one the sweeper sleeps for.
+     */
+    let sweeperIdle: Deferred.Deferred<void> | undefined
+    const sweeper = Effect.gen(function* () {
+      for (;;) {
+        let earliest = Number.POSITIVE_INFINITY
+        for (const p of pending.values()) if (p.deadline < earliest) earliest = p.deadline
+        if (earliest === Number.POSITIVE_INFINITY) {
+          sweeperIdle = Deferred.unsafeMake<void>(FiberId.none)
+          yield* Deferred.await(sweeperIdle)
+          sweeperIdle = undefined
+          continue
+        }
+        const wait = earliest - clock.unsafeCurrentTimeMillis()
+        if (wait > 0) {
+          yield* Effect.sleep(Duration.millis(wait))
+          continue
+        }
+        const now = clock.unsafeCurrentTimeMillis()
+        for (const p of [...pending.values()]) {
+          if (p.deadline > now) continue
+          pending.delete(p.key)
+          Deferred.unsafeDone(
+            p.deferred,
+            Exit.fail(
+              new GatewayError({
+                reason: "RequestTimeout",
+                message: `Request timeout for ${p.message.type}`,
+                requestType: p.message.type
+              })
+            )
+          )
+        }
+      }
+    })
+
     // ----- startup and shutdown ------------------------------------------------------------------
 
+    yield* Effect.forkIn(sweeper, scope)
     const first = yield* connectOnce(1)
     yield* markConnected(first.conn)
     const loop = yield* Effect.forkIn(reconnectLoop(first), scope)

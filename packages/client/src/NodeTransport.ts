@@ -23,7 +23,8 @@ export const inboundHighWaterMark = 256
 
 const open = (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
-    const inbound = yield* Queue.unbounded<string>()
+    // Frames, then one close marker: the order in which the socket saw them.
+    const inbound = yield* Queue.unbounded<string | Transport.CloseInfo>()
     const closed = yield* Deferred.make<Transport.CloseInfo>()
     const socket = yield* Effect.acquireRelease(
       Effect.async<WebSocket, Transport.TransportError>((resume) => {
@@ -60,10 +61,12 @@ const open = (request: Transport.OpenRequest) =>
         ws.once("open", () => settle(Effect.succeed(ws)))
         ws.on("message", (data, isBinary) => {
           inbound.unsafeOffer(isBinary ? `\u0000binary frame of ${(data as Buffer).length} bytes` : data.toString())
-          if (inbound.unsafeSize().pipe(Option.getOrElse(() => 0)) >= inboundHighWaterMark) ws.pause()
+          if (Option.getOrElse(inbound.unsafeSize(), () => 0) >= inboundHighWaterMark) ws.pause()
         })
         ws.once("close", (code, reason) => {
-          Deferred.unsafeDone(closed, Effect.succeed({ code, reason: reason.toString() }))
+          const info = { code, reason: reason.toString() }
+          inbound.unsafeOffer(info)
+          Deferred.unsafeDone(closed, Effect.succeed(info))
           settle(
             Effect.fail(
               new Transport.TransportError({
@@ -90,36 +93,28 @@ const open = (request: Transport.OpenRequest) =>
         })
     )
     const connection: Transport.Connection = {
+      // Not waiting for the write callback: a failed write surfaces as the socket's close.
       send: (frame) =>
-        Effect.async<void, Transport.TransportError>((resume) => {
+        Effect.suspend(() => {
           if (socket.readyState !== WebSocket.OPEN) {
-            return resume(
-              Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
-            )
+            return Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
           }
-          socket.send(frame, (error) =>
-            resume(
-              error
-                ? Effect.fail(
-                    new Transport.TransportError({ reason: "WriteFailed", message: error.message, cause: error })
-                  )
-                : Effect.void
-            )
-          )
+          socket.send(frame)
+          return Effect.void
         }),
-      run: (onFrame) =>
+      run: (onFrames) =>
         Effect.gen(function* () {
           for (;;) {
-            const next = yield* Effect.raceFirst(
-              Effect.map(Queue.take(inbound), Option.some),
-              Effect.as(Deferred.await(closed), Option.none<string>())
-            )
-            if (Option.isNone(next)) {
-              for (const frame of yield* Queue.takeAll(inbound)) yield* onFrame(frame)
-              return yield* Deferred.await(closed)
+            const batch = yield* Queue.takeBetween(inbound, 1, Transport.maxBatch)
+            const frames: Array<string> = []
+            let end: Transport.CloseInfo | undefined
+            for (const item of batch) {
+              if (typeof item === "string") frames.push(item)
+              else end = item
             }
-            yield* onFrame(next.value)
-            if (socket.isPaused && inbound.unsafeSize().pipe(Option.getOrElse(() => 0)) < inboundHighWaterMark / 2) {
+            if (frames.length > 0) yield* onFrames(frames)
+            if (end !== undefined) return end
+            if (socket.isPaused && Option.getOrElse(inbound.unsafeSize(), () => 0) < inboundHighWaterMark / 2) {
               socket.resume()
             }
           }

@@ -12,6 +12,14 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 
 /**
+ * The largest batch a transport hands to `run`'s handler at once.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBatch = 512
+
+/**
  * How a connection ended. `code` is the WebSocket close code; 1006 means it was cut without a close
  * frame (abrupt).
  *
@@ -44,11 +52,12 @@ export interface Connection {
   /** Sends one text frame. Fails with `Closed` once the connection is closed. */
   readonly send: (frame: string) => Effect.Effect<void, TransportError>
   /**
-   * Runs `onFrame` for each incoming text frame, one at a time and in order (the next frame is not
-   * taken until the handler's Effect completes: backpressure reaches the socket). Completes with how
-   * the connection closed.
+   * Hands incoming text frames to `onFrames`, in order, in batches of what has arrived (at least
+   * one frame per call). The next batch is not taken until the handler's Effect completes, so
+   * backpressure reaches the socket. Completes with how the connection closed, after every frame
+   * received before the close was handed over.
    */
-  readonly run: (onFrame: (frame: string) => Effect.Effect<void>) => Effect.Effect<CloseInfo>
+  readonly run: (onFrames: (frames: ReadonlyArray<string>) => Effect.Effect<void>) => Effect.Effect<CloseInfo>
   /** Closes with a close code and reason (a clean close). */
   readonly close: (code: number, reason: string) => Effect.Effect<void>
 }

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Transport } from "@diminuendo/client"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -70,20 +71,26 @@ export const connect = (
             ? Effect.fail(new Transport.TransportError({ reason: "Closed", message: "connection closed" }))
             : Effect.asVoid(Queue.offer(toGateway, frame))
         ),
-      run: (onFrame) =>
+      run: (onFrames) =>
         Effect.gen(function* () {
           for (;;) {
-            // Frames queued before the close are delivered first, as on a socket.
+            const ready = yield* Queue.takeUpTo(toClient, Transport.maxBatch)
+            if (ready.length > 0) {
+              yield* onFrames(Chunk.toReadonlyArray(ready))
+              continue
+            }
+            // Nothing queued: wait for a frame or the close. Frames queued before the close are
+            // delivered first, as on a socket.
             const next = yield* Effect.raceFirst(
               Effect.map(Queue.take(toClient), Option.some),
               Effect.as(Deferred.await(closed), Option.none<string>())
             )
             if (Option.isSome(next)) {
-              yield* onFrame(next.value)
+              yield* onFrames([next.value])
               continue
             }
             const rest = yield* Queue.takeAll(toClient)
-            for (const frame of rest) yield* onFrame(frame)
+            if (rest.length > 0) yield* onFrames(Chunk.toReadonlyArray(rest))
             return yield* Deferred.await(closed)
           }
         }),

@@ -42,14 +42,16 @@ export const fromConnection = (connection: Transport.Connection): Effect.Effect<
     const taken: Array<boolean> = []
     const frames: Array<string> = []
     yield* connection
-      .run((frame) =>
+      .run((batch) =>
         Effect.sync(() => {
-          frames.push(frame)
-          const decoded = Codec.client.decode(frame)
-          if (Either.isRight(decoded)) {
-            log.push(decoded.right)
-            taken.push(false)
-            ticks.unsafeOffer(undefined)
+          for (const frame of batch) {
+            frames.push(frame)
+            const decoded = Codec.client.decode(frame)
+            if (Either.isRight(decoded)) {
+              log.push(decoded.right)
+              taken.push(false)
+              ticks.unsafeOffer(undefined)
+            }
           }
         })
       )

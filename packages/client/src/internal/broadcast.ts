@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -59,25 +60,32 @@ export const make = <A>(): Broadcast<A> => {
         if (ended) queue.unsafeOffer({ _tag: "End" })
         subscribers.add(subscriber)
         yield* Effect.addFinalizer(() => Effect.sync(() => subscribers.delete(subscriber)))
-        return Stream.repeatEffectOption(
-          Effect.flatMap(Queue.take(queue), (item) => {
-            switch (item._tag) {
-              case "Value":
-                return Effect.succeed(item.value)
-              case "End":
-                return Effect.fail(Option.none())
-              case "Overflow":
-                return Effect.fail(
-                  Option.some(
-                    new GatewayError({
-                      reason: "SlowConsumer",
-                      message: `an event stream fell more than ${capacity} events behind and was ended`
-                    })
-                  )
-                )
-            }
-          })
+        // Taken in chunks: one queue operation for everything that has arrived.
+        let end: Option.Option<GatewayError> | undefined
+        const pull = Effect.suspend(() =>
+          end !== undefined
+            ? Effect.fail(end)
+            : Effect.flatMap(Queue.takeBetween(queue, 1, capacity + 2), (items) => {
+                const values: Array<A> = []
+                for (const item of items) {
+                  if (item._tag === "Value") values.push(item.value)
+                  else {
+                    end =
+                      item._tag === "End"
+                        ? Option.none()
+                        : Option.some(
+                            new GatewayError({
+                              reason: "SlowConsumer",
+                              message: `an event stream fell more than ${capacity} events behind and was ended`
+                            })
+                          )
+                    break
+                  }
+                }
+                return values.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(values)) : Effect.fail(end!)
+              })
         )
+        return Stream.repeatEffectChunkOption(pull)
       })
   }
 }
