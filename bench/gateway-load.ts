@@ -7,6 +7,8 @@ import { GatewayClient, NodeTransport } from "@diminuendo/client"
 import { Gateway, WsServer } from "@diminuendo/testkit"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 
 export interface LoadResult {
@@ -56,7 +58,7 @@ export const runGatewayLoad = (connections: number): Promise<LoadResult> =>
           {
             concurrency: "unbounded"
           }
-        ).pipe(Effect.provide(NodeTransport.layer))
+        ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
         const seconds = (performance.now() - start) / 1000
         const completed = results.reduce((a: number, b) => a + b, 0)
         return {

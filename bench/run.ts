@@ -6,7 +6,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { runCodecBench } from "./codec.js"
+import { runGatewayLoad } from "./gateway-load.js"
 import { fmt } from "./measure.js"
+import { runStreamingBench } from "./streaming.js"
 
 const quick = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1"
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -49,6 +51,63 @@ out()
     out(`| ${row.name} | ${fmt(m.median)} | ${fmt(m.min)} | ${fmt(m.max)} | ${row.ratio.toFixed(2)}x |`)
   }
   out()
+}
+
+{
+  const r = await runStreamingBench(
+    quick
+      ? { frames: 2_000, rounds: 2, latencyRounds: 50, inFlight: 500, idleClients: 20 }
+      : { frames: 50_000, rounds: 7, latencyRounds: 2_000, inFlight: 10_000, idleClients: 1_000 }
+  )
+  out("## 2. Client: streaming throughput and request latency")
+  out()
+  out(
+    `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; client CPU per frame from \`process.cpuUsage\`.`
+  )
+  out()
+  out("| | median frames/s | min | max | CPU µs/frame (median) |")
+  out("|---|---:|---:|---:|---:|")
+  out(
+    `| raw ws + JSON.parse (baseline) | ${fmt(r.raw.median)} | ${fmt(r.raw.min)} | ${fmt(r.raw.max)} | ${r.rawCpu.median.toFixed(2)} |`
+  )
+  out(
+    `| @diminuendo/client sessionEvents | ${fmt(r.client.median)} | ${fmt(r.client.min)} | ${fmt(r.client.max)} | ${r.clientCpu.median.toFixed(2)} |`
+  )
+  out(
+    `| ratio (client / raw) | ${(r.client.median / r.raw.median).toFixed(2)}x | | | ${(r.clientCpu.median / r.rawCpu.median).toFixed(2)}x |`
+  )
+  out()
+  const l = r.latency
+  out(`Round trips, ${quick ? 50 : 2_000} sequential requests each (µs):`)
+  out()
+  out("| | p50 | p99 | p50 overhead vs raw |")
+  out("|---|---:|---:|---:|")
+  out(`| raw ws ping/pong (baseline) | ${l.raw.p50.toFixed(0)} | ${l.raw.p99.toFixed(0)} | |`)
+  out(`| client.ping | ${l.ping.p50.toFixed(0)} | ${l.ping.p99.toFixed(0)} | ${(l.ping.p50 - l.raw.p50).toFixed(0)} |`)
+  out(
+    `| client.readFile | ${l.readFile.p50.toFixed(0)} | ${l.readFile.p99.toFixed(0)} | ${(l.readFile.p50 - l.raw.p50).toFixed(0)} |`
+  )
+  out()
+  out(
+    `${r.inFlight.count} \`read_file\` requests in flight at once on one connection: ${r.inFlight.correct} resolved to their own reply in ${r.inFlight.seconds.toFixed(2)} s; peak heap growth ${r.inFlight.peakHeapDeltaMiB.toFixed(1)} MiB.`
+  )
+  out()
+  out(
+    `${r.idle.count} idle connected clients in one process: ${r.idle.heapPerClientKiB.toFixed(1)} KiB of heap each, measured after a forced collection${r.idle.gcExposed ? "" : " (gc not exposed: the figure includes garbage)"}.`
+  )
+  out()
+}
+
+{
+  const connections = quick ? 50 : 1_000
+  const r = await runGatewayLoad(connections)
+  out("## 3. Testkit gateway under load")
+  out()
+  out(
+    `${r.connections} concurrent clients on loopback (real ws, one process: gateway and clients), each creating a session and running an echo turn through @diminuendo/client: ${r.completed}/${r.connections} turns complete with the right text in ${r.seconds.toFixed(2)} s. Peak RSS ${r.peakRssMiB.toFixed(0)} MiB (baseline ${r.baselineRssMiB.toFixed(0)} MiB), peak heap ${r.peakHeapMiB.toFixed(0)} MiB.`
+  )
+  out()
+  if (r.completed !== r.connections) process.exitCode = 1
 }
 
 if (!quick) fs.writeFileSync(path.join(here, "RESULTS.md"), `${lines.join("\n")}\n`)

@@ -121,6 +121,59 @@ const latency = async (url: string, rounds: number) => {
   }
 }
 
+/** 10,000 (or `count`) `read_file` requests in flight at once on one connection. */
+const inFlight = (url: string, count: number) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const client = yield* GatewayClient.make({ url, pingInterval: 0, requestTimeout: "60 seconds" })
+        global.gc?.()
+        const heapBefore = process.memoryUsage().heapUsed
+        let peakHeap = heapBefore
+        const sampler = setInterval(() => {
+          peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)
+        }, 5)
+        const start = performance.now()
+        const replies = yield* Effect.forEach(
+          Array.from({ length: count }, (_, i) => `file-${i}.ts`),
+          (path) => Effect.map(client.readFile("s-1", path), (reply) => reply.path === path),
+          { concurrency: "unbounded" }
+        )
+        clearInterval(sampler)
+        return {
+          count,
+          seconds: (performance.now() - start) / 1000,
+          correct: replies.filter(Boolean).length,
+          peakHeapDeltaMiB: (peakHeap - heapBefore) / 1024 / 1024
+        }
+      })
+    ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
+  )
+
+/** Heap per idle connected client: `count` clients held open at once. */
+const idleMemory = (url: string, count: number) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        global.gc?.()
+        const before = process.memoryUsage()
+        yield* Effect.forEach(Array.from({ length: count }), () => GatewayClient.make({ url, pingInterval: 0 }), {
+          concurrency: 50,
+          discard: true
+        })
+        yield* Effect.sleep("200 millis")
+        global.gc?.()
+        const after = process.memoryUsage()
+        return {
+          count,
+          heapPerClientKiB: (after.heapUsed - before.heapUsed) / count / 1024,
+          rssPerClientKiB: (after.rss - before.rss) / count / 1024,
+          gcExposed: global.gc !== undefined
+        }
+      })
+    ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
+  )
+
 export interface StreamingResult {
   readonly frames: number
   readonly raw: Measurement
@@ -128,12 +181,16 @@ export interface StreamingResult {
   readonly rawCpu: Measurement
   readonly clientCpu: Measurement
   readonly latency: Awaited<ReturnType<typeof latency>>
+  readonly inFlight: Awaited<ReturnType<typeof inFlight>>
+  readonly idle: Awaited<ReturnType<typeof idleMemory>>
 }
 
 export const runStreamingBench = async (options: {
   readonly frames: number
   readonly rounds: number
   readonly latencyRounds: number
+  readonly inFlight: number
+  readonly idleClients: number
 }): Promise<StreamingResult> => {
   const { port, child } = await startServer(options.frames)
   const url = `ws://127.0.0.1:${port}`
@@ -152,7 +209,9 @@ export const runStreamingBench = async (options: {
       client: summarize(ours.map((r) => r.framesPerSecond)),
       rawCpu: summarize(raw.map((r) => r.cpuMicrosPerFrame)),
       clientCpu: summarize(ours.map((r) => r.cpuMicrosPerFrame)),
-      latency: await latency(url, options.latencyRounds)
+      latency: await latency(url, options.latencyRounds),
+      inFlight: await inFlight(url, options.inFlight),
+      idle: await idleMemory(url, options.idleClients)
     }
   } finally {
     child.kill()

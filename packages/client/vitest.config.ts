@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     name: "client",
     include: ["test/**/*.test.ts"],
-    testTimeout: 30_000
+    testTimeout: 30_000,
+    // Memory assertions (slow consumer) measure after a forced collection.
+    poolOptions: { forks: { execArgv: ["--expose-gc"] } }
   }
 })

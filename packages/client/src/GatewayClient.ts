@@ -337,10 +337,13 @@ export const make = (
       )
     }
 
+    const unsequenced = new WeakSet<object>()
     const deliverSession = (event: ServerEvent.SessionEvent | ServerEvent.Gap) => {
       const sequencer = joined.get(event.sessionId)
       if (sequencer === undefined) {
-        // Not joined: not part of any session stream, still visible on `events`.
+        // Not joined: nothing vouches for its order or origin, so it joins no session stream;
+        // it is still visible on `events`.
+        unsequenced.add(event)
         events.publish(event)
         return
       }
@@ -829,7 +832,9 @@ export const make = (
     const ofSession =
       (sessionId: string) =>
       (event: ServerEvent.ServerEvent): event is SessionItem =>
-        (event.type === "gap" || ServerEvent.isSessionEvent(event)) && (event as SessionItem).sessionId === sessionId
+        (event.type === "gap" || ServerEvent.isSessionEvent(event)) &&
+        (event as SessionItem).sessionId === sessionId &&
+        !unsequenced.has(event)
     const subscribe = Stream.unwrapScoped(events.subscribeScoped(eventBuffer))
     const sessionEvents = (sessionId: string) => Stream.filter(subscribe, ofSession(sessionId))
 

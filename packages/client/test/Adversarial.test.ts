@@ -1,0 +1,90 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import { inMemory, overWs } from "./harness.js"
+
+describe("adversarial: slow consumer", () => {
+  it.scopedLive(
+    "a subscriber that stops reading while 100,000 events arrive: bounded memory, SlowConsumer, others unaffected",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0, retention: 100 })
+        const c = yield* client({ eventBuffer: 1000 })
+        const session = yield* c.createSession("echo")
+        yield* c.joinSession(session.id)
+        // A subscriber that takes one event, then stops reading until the gate opens.
+        const gate = yield* Deferred.make<void>()
+        let delivered = 0
+        const stalled = yield* c.sessionEvents(session.id).pipe(
+          Stream.runForEach(() =>
+            Effect.zipRight(
+              Effect.sync(() => delivered++),
+              Deferred.await(gate)
+            )
+          ),
+          Effect.either,
+          Effect.fork
+        )
+        const total = Number(process.env.FLOOD ?? 100_000)
+        const reader = yield* c.sessionEvents(session.id).pipe(
+          Stream.filter((item) => item.type === "text_delta"),
+          Stream.take(total),
+          Stream.runCount,
+          Effect.fork
+        )
+        global.gc?.()
+        const heapBefore = process.memoryUsage().heapUsed
+        yield* gateway.scriptNextTurn(
+          session.id,
+          Array.from({ length: total }, (_, i) => ({ type: "text_delta", text: `${i % 10}` }))
+        )
+        yield* c.runTurn(session.id, "flood")
+        assert.strictEqual(yield* Fiber.join(reader), total)
+        global.gc?.()
+        const growth = process.memoryUsage().heapUsed - heapBefore
+        // The stalled subscriber holds at most its buffer (1,000 events), not 100,000.
+        assert.isBelow(growth, 10 * 1024 * 1024)
+        yield* Deferred.succeed(gate, undefined)
+        const outcome = yield* Fiber.join(stalled)
+        const failure = Either.isLeft(outcome) ? outcome.left.reason : undefined
+        assert.strictEqual(failure, "SlowConsumer")
+        assert.isAtMost(delivered, 1002)
+        assert.isAbove(delivered, 0)
+        assert.isAtLeast((yield* c.ping).latencyMs, 0)
+      })
+  )
+})
+
+describe("adversarial: session isolation", () => {
+  it.scopedLive("an event for a session the client never joined reaches no session stream", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* overWs.setup()
+      const c = yield* client()
+      const session = yield* c.createSession("echo")
+      yield* c.joinSession(session.id)
+      const mine = yield* c.sessionEvents(session.id).pipe(
+        Stream.takeUntil((item) => item.type === "turn_complete"),
+        Stream.runCollect,
+        Effect.fork
+      )
+      const foreign = yield* c.sessionEvents("sess-intruder").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("20 millis")
+      const [control] = yield* gateway.connections
+      const inject = (sessionId: string, seq: number) =>
+        control!.sendRaw(
+          JSON.stringify({ type: "text_delta", sessionId, turnId: "evil", seq, ts: 1, text: "INJECTED" })
+        )
+      yield* inject("sess-intruder", 1)
+      yield* inject(`${session.id} `, 2)
+      yield* c.runTurn(session.id, "hello")
+      const items = Chunk.toReadonlyArray(yield* Fiber.join(mine))
+      assert.isFalse(items.some((item) => item.type === "text_delta" && item.text === "INJECTED"))
+      assert.isTrue(items.every((item) => item.sessionId === session.id))
+      assert.isNull(yield* Fiber.poll(foreign).pipe(Effect.map((o) => (o._tag === "None" ? null : o))))
+    })
+  )
+})
