@@ -6,8 +6,6 @@ export default defineConfig({
   test: {
     name: "client",
     include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-    // Memory assertions (slow consumer) measure after a forced collection.
-    poolOptions: { forks: { execArgv: ["--expose-gc"] } }
+    testTimeout: 30_000
   }
 })
