@@ -11,6 +11,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import WebSocket from "ws"
+import * as GatewayClient from "./GatewayClient.js"
+import type { GatewayError } from "./GatewayError.js"
+import * as Inbound from "./internal/inbound.js"
 import * as Transport from "./Transport.js"
 
 /**
@@ -24,7 +27,7 @@ export const inboundHighWaterMark = 256
 const open = (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
     // Frames, then one close marker: the order in which the socket saw them.
-    const inbound = yield* Queue.unbounded<string | Transport.CloseInfo>()
+    const inbound = yield* Queue.unbounded<Inbound.Item>()
     const closed = yield* Deferred.make<Transport.CloseInfo>()
     const socket = yield* Effect.acquireRelease(
       Effect.async<WebSocket, Transport.TransportError>((resume) => {
@@ -103,20 +106,9 @@ const open = (request: Transport.OpenRequest) =>
           return Effect.void
         }),
       run: (onFrames) =>
-        Effect.gen(function* () {
-          for (;;) {
-            const batch = yield* Queue.takeBetween(inbound, 1, Transport.maxBatch)
-            const frames: Array<string> = []
-            let end: Transport.CloseInfo | undefined
-            for (const item of batch) {
-              if (typeof item === "string") frames.push(item)
-              else end = item
-            }
-            if (frames.length > 0) yield* onFrames(frames)
-            if (end !== undefined) return end
-            if (socket.isPaused && Option.getOrElse(inbound.unsafeSize(), () => 0) < inboundHighWaterMark / 2) {
-              socket.resume()
-            }
+        Inbound.run(inbound, onFrames, () => {
+          if (socket.isPaused && Option.getOrElse(inbound.unsafeSize(), () => 0) < inboundHighWaterMark / 2) {
+            socket.resume()
           }
         }),
       close: (code, reason) =>
@@ -133,3 +125,13 @@ const open = (request: Transport.OpenRequest) =>
  * @category layers
  */
 export const layer: Layer.Layer<Transport.Transport> = Layer.succeed(Transport.Transport, { open })
+
+/**
+ * {@link GatewayClient.layer} over this transport.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerGatewayClient = (
+  options: GatewayClient.GatewayClientOptions
+): Layer.Layer<GatewayClient.GatewayClient, GatewayError> => GatewayClient.layer(options).pipe(Layer.provide(layer))

@@ -15,3 +15,7 @@ export * from "./GatewayError.js"
  */
 export * as NodeTransport from "./NodeTransport.js"
 export * as Transport from "./Transport.js"
+/**
+ * @since 0.1.0
+ */
+export * as WebSocketTransport from "./WebSocketTransport.js"

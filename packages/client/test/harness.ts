@@ -5,10 +5,12 @@
 import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import WebSocket from "ws"
 import * as GatewayClient from "../src/GatewayClient.js"
 import type { GatewayError } from "../src/GatewayError.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as Transport from "../src/Transport.js"
+import * as WebSocketTransport from "../src/WebSocketTransport.js"
 
 export interface Setup {
   readonly gateway: Gateway.Gateway
@@ -51,4 +53,21 @@ export const overWs: Harness = {
     })
 }
 
-export const harnesses = [inMemory, overWs] as const
+/** The standard WebSocket API (what browsers, Bun and Deno have), here backed by `ws`'s class. */
+export const overStandardWebSocket: Harness = {
+  name: "over the standard WebSocket API",
+  setup: (options) =>
+    Effect.gen(function* () {
+      const gateway = yield* Gateway.make(options)
+      const server = yield* Effect.orDie(WsServer.serve(gateway))
+      return {
+        gateway,
+        client: (clientOptions) =>
+          GatewayClient.make({ url: server.url, pingInterval: 0, ...clientOptions }).pipe(
+            Effect.provide(WebSocketTransport.layer(WebSocket as unknown as WebSocketTransport.WebSocketConstructor))
+          )
+      }
+    })
+}
+
+export const harnesses = [inMemory, overWs, overStandardWebSocket] as const
