@@ -4,6 +4,7 @@
  */
 import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import WebSocket from "ws"
 import * as GatewayClient from "../src/GatewayClient.js"
@@ -37,8 +38,9 @@ export const inMemory: Harness = {
     }))
 }
 
-export const overWs: Harness = {
-  name: "over ws",
+/** A gateway on a real ws server, and clients over the given transport layer. */
+const overSocket = (name: string, transport: Layer.Layer<Transport.Transport>): Harness => ({
+  name,
   setup: (options) =>
     Effect.gen(function* () {
       const gateway = yield* Gateway.make(options)
@@ -46,28 +48,17 @@ export const overWs: Harness = {
       return {
         gateway,
         client: (clientOptions) =>
-          GatewayClient.make({ url: server.url, pingInterval: 0, ...clientOptions }).pipe(
-            Effect.provide(NodeTransport.layer)
-          )
+          GatewayClient.make({ url: server.url, pingInterval: 0, ...clientOptions }).pipe(Effect.provide(transport))
       }
     })
-}
+})
+
+export const overWs = overSocket("over ws", NodeTransport.layer)
 
 /** The standard WebSocket API (what browsers, Bun and Deno have), here backed by `ws`'s class. */
-export const overStandardWebSocket: Harness = {
-  name: "over the standard WebSocket API",
-  setup: (options) =>
-    Effect.gen(function* () {
-      const gateway = yield* Gateway.make(options)
-      const server = yield* Effect.orDie(WsServer.serve(gateway))
-      return {
-        gateway,
-        client: (clientOptions) =>
-          GatewayClient.make({ url: server.url, pingInterval: 0, ...clientOptions }).pipe(
-            Effect.provide(WebSocketTransport.layer(WebSocket as unknown as WebSocketTransport.WebSocketConstructor))
-          )
-      }
-    })
-}
+export const overStandardWebSocket = overSocket(
+  "over the standard WebSocket API",
+  WebSocketTransport.layer(WebSocket as unknown as WebSocketTransport.WebSocketConstructor)
+)
 
 export const harnesses = [inMemory, overWs, overStandardWebSocket] as const

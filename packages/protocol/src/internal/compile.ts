@@ -159,23 +159,26 @@ const compileTypeLiteral = (
     validators.push(compiled)
   }
   if (ast.indexSignatures.length > 1) return undefined
+  /** Copies the declared properties into `out`; false when one is missing or invalid. */
+  const copyDeclared = (input: Record<string, unknown>, out: Record<string, unknown>): boolean => {
+    for (let i = 0; i < count; i++) {
+      const name = names[i]!
+      if (!hasOwn.call(input, name)) {
+        if (optional[i]) continue
+        return false
+      }
+      const value = validators[i]!(input[name])
+      if (value === FAIL) return false
+      out[name] = value
+    }
+    return true
+  }
   const index = ast.indexSignatures[0]
   if (index === undefined) {
     return (u) => {
       if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL
-      const input = u as Record<string, unknown>
       const out: Record<string, unknown> = {}
-      for (let i = 0; i < count; i++) {
-        const name = names[i]!
-        if (!hasOwn.call(input, name)) {
-          if (optional[i]) continue
-          return FAIL
-        }
-        const value = validators[i]!(input[name])
-        if (value === FAIL) return FAIL
-        out[name] = value
-      }
-      return out
+      return copyDeclared(u as Record<string, unknown>, out) ? out : FAIL
     }
   }
   if (index.parameter._tag !== "StringKeyword") return undefined
@@ -186,16 +189,7 @@ const compileTypeLiteral = (
     if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL
     const input = u as Record<string, unknown>
     const out: Record<string, unknown> = {}
-    for (let i = 0; i < count; i++) {
-      const name = names[i]!
-      if (!hasOwn.call(input, name)) {
-        if (optional[i]) continue
-        return FAIL
-      }
-      const decoded = validators[i]!(input[name])
-      if (decoded === FAIL) return FAIL
-      out[name] = decoded
-    }
+    if (!copyDeclared(input, out)) return FAIL
     for (const key of Object.keys(input)) {
       // An own `__proto__` key would replace `out`'s prototype: it is dropped (the codec already
       // drops it while parsing; this guards values built in code).
