@@ -186,31 +186,34 @@ for (const harness of harnesses) {
       )
     }
 
-    it.scopedLive("malformed frames go to diagnostics; the connection survives and the next event arrives", () =>
-      Effect.gen(function* () {
-        const { client, gateway } = yield* harness.setup()
-        const c = yield* client()
-        const diagnostics = yield* c.diagnostics.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
-        const unknowns = yield* c.eventsOf("unknown").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-        yield* Effect.sleep("20 millis")
-        const [control] = yield* gateway.connections
-        yield* control!.sendRaw("{not json")
-        yield* control!.sendRaw('{"type":"text_delta","sessionId":"s","turnId":"t","seq":-1,"ts":1,"text":"x"}')
-        yield* control!.sendRaw('{"type":"pong","ts":"soon","serverTs":1}')
-        yield* control!.sendRaw('{"type":"agent_mood","mood":"great"}')
-        const reports = Chunk.toReadonlyArray(yield* Fiber.join(diagnostics))
-        assert.deepStrictEqual(
-          reports.map((d) => d.reason),
-          ["InvalidJson", "InvalidMessage", "InvalidMessage"]
-        )
-        assert.strictEqual(
-          reports[1]!.message,
-          "text_delta.seq: expected a sequence number (non-negative safe integer), got -1"
-        )
-        const unknown = Chunk.unsafeHead(yield* Fiber.join(unknowns))
-        assert.deepStrictEqual(unknown.payload, { type: "agent_mood", mood: "great" })
-        assert.isAtLeast((yield* c.ping).latencyMs, 0)
-      })
+    it.scopedLive(
+      "malformed frames go to diagnostics; the connection survives and the next event arrives",
+      ({ task }) =>
+        Effect.gen(function* () {
+          Object.assign(task.meta, { table: "malformed server frames", rows: 4 })
+          const { client, gateway } = yield* harness.setup()
+          const c = yield* client()
+          const diagnostics = yield* c.diagnostics.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+          const unknowns = yield* c.eventsOf("unknown").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+          yield* Effect.sleep("20 millis")
+          const [control] = yield* gateway.connections
+          yield* control!.sendRaw("{not json")
+          yield* control!.sendRaw('{"type":"text_delta","sessionId":"s","turnId":"t","seq":-1,"ts":1,"text":"x"}')
+          yield* control!.sendRaw('{"type":"pong","ts":"soon","serverTs":1}')
+          yield* control!.sendRaw('{"type":"agent_mood","mood":"great"}')
+          const reports = Chunk.toReadonlyArray(yield* Fiber.join(diagnostics))
+          assert.deepStrictEqual(
+            reports.map((d) => d.reason),
+            ["InvalidJson", "InvalidMessage", "InvalidMessage"]
+          )
+          assert.strictEqual(
+            reports[1]!.message,
+            "text_delta.seq: expected a sequence number (non-negative safe integer), got -1"
+          )
+          const unknown = Chunk.unsafeHead(yield* Fiber.join(unknowns))
+          assert.deepStrictEqual(unknown.payload, { type: "agent_mood", mood: "great" })
+          assert.isAtLeast((yield* c.ping).latencyMs, 0)
+        })
     )
 
     it.scopedLive("reconnect and resume: drops mid-turn lose and duplicate nothing", () =>

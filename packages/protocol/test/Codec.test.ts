@@ -129,7 +129,8 @@ describe("Codec: invalid server frames give exact errors", () => {
     ]
   ]
   for (const [name, frame, reason, message] of table.slice(0, -1)) {
-    it(name, () => {
+    it(name, ({ task }) => {
+      Object.assign(task.meta, { table: "invalid server frames with exact messages" })
       const error = decodeErr(frame)
       assert.strictEqual(error.reason, reason)
       assert.strictEqual(error.message, message)
@@ -257,7 +258,8 @@ describe("Codec: the seeds' edge cases", () => {
   })
 
   for (const [name, text] of Object.entries(unicodeSamples)) {
-    it(`unicode round-trips byte-exact: ${name}`, () => {
+    it(`unicode round-trips byte-exact: ${name}`, ({ task }) => {
+      Object.assign(task.meta, { table: "unicode samples" })
       const frame = delta(`"seq":1,"text":${JSON.stringify(text)}`)
       const event = decodeOk(frame)
       assert.strictEqual(event.type === "text_delta" && event.text, text)
@@ -290,7 +292,8 @@ describe("Codec: prototype pollution", () => {
     `{"type":"state_snapshot","sessionId":"s","session":{"id":"a","tenantId":"t","name":null,"agentType":"x","status":"ready","archived":false,"createdAt":1,"updatedAt":1,"lastActivityAt":null},"currentTurn":null,"recentHistory":[{"id":"m","role":"user","content":"","createdAt":1,"metadata":{"__proto__":{"polluted":"yes"}}}],"subscriberCount":1,"sandbox":null}`
   ]
   for (const frame of attacks) {
-    it(`changes no prototype: ${frame.slice(0, 70)}`, () => {
+    it(`changes no prototype: ${frame.slice(0, 70)}`, ({ task }) => {
+      Object.assign(task.meta, { table: "prototype pollution frames" })
       const event = decodeOk(frame)
       const seen: Array<unknown> = []
       const visit = (value: unknown) => {
@@ -368,7 +371,8 @@ describe("Codec: hostile values never throw", () => {
     `{"type":"file_content","sessionId":"s","path":"p","content":"","encoding":{"toString":null}}`
   ]
   for (const frame of frames) {
-    it(frame, () => {
+    it(frame, ({ task }) => {
+      Object.assign(task.meta, { table: "hostile values" })
       assert.isTrue(Either.isLeft(Codec.decodeClientMessage(frame)))
       assert.isTrue(Either.isLeft(Codec.decodeServerEvent(frame)) || frame.includes("manage_members"))
     })

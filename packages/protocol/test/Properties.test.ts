@@ -17,6 +17,13 @@ const arbitrary = <A, I>(schema: Schema.Schema<A, I>) => Arbitrary.make(schema).
 
 const exact = { errors: "first", exact: true } as const
 
+/** Marks a property test for the suite summary and counts one generated case. */
+const counted = (ctx: { readonly task: { readonly meta: object } }) => {
+  const meta = ctx.task.meta as { property?: boolean; cases?: number }
+  meta.property = true
+  meta.cases = (meta.cases ?? 0) + 1
+}
+
 /**
  * Effect's decoder as the reference verdict. It throws on a few hostile values (a `type` that is an
  * object whose `toString` is null breaks its union dispatch); a throw counts as a rejection.
@@ -81,7 +88,8 @@ for (const direction of directions) {
       it.prop(
         `${type}: encode then decode gives the value back`,
         [arbitrary(schema)],
-        ([value]) => {
+        ([value], ctx) => {
+          counted(ctx)
           const encode = encoderOf(direction.name)
           const decode = decoderOf(direction.name)
           const frame = Either.getOrThrow(encode(value))
@@ -93,7 +101,8 @@ for (const direction of directions) {
       it.prop(
         `${type}: decode then encode of a wire example gives the same JSON`,
         [arbitrary(Schema.encodedSchema(schema))],
-        ([wire]) => {
+        ([wire], ctx) => {
+          counted(ctx)
           const decode = decoderOf(direction.name)
           const encode = encoderOf(direction.name)
           const decoded = decode(JSON.stringify(wire))
@@ -108,7 +117,8 @@ for (const direction of directions) {
       it.prop(
         `${type}: the compiled validator gives exactly the Schema's verdicts on mutated input`,
         [arbitrary(schema), mutation],
-        ([value, [pick, next, remove]]) => {
+        ([value, [pick, next, remove]], ctx) => {
+          counted(ctx)
           const input = mutate(value, pick, next, remove)
           const fast = decodeFast(input)
           const slow = decodeSlow(input)
@@ -135,7 +145,8 @@ describe("unions", () => {
   it.prop(
     "the server codec decodes exactly what Schema.decodeUnknown(ServerEvent) decodes",
     [anyServer, mutation],
-    ([value, [pick, next, remove]]) => {
+    ([value, [pick, next, remove]], ctx) => {
+      counted(ctx)
       const input = mutate(value, pick, next, remove)
       const fast = Codec.client.decodeUnknown(input)
       const slow = slowServer(input)
@@ -148,7 +159,8 @@ describe("unions", () => {
   it.prop(
     "the gateway codec decodes exactly what Schema.decodeUnknown(ClientMessage) decodes",
     [anyClient, mutation],
-    ([value, [pick, next, remove]]) => {
+    ([value, [pick, next, remove]], ctx) => {
+      counted(ctx)
       const input = mutate(value, pick, next, remove)
       const fast = Codec.gateway.decodeUnknown(input)
       const slow = slowClient(input)
@@ -161,7 +173,8 @@ describe("unions", () => {
   it.prop(
     "unknown types are kept whole and encode back to the same frame",
     [fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 })), fc.string({ minLength: 1 })],
-    ([fields, type]) => {
+    ([fields, type], ctx) => {
+      counted(ctx)
       fc.pre(!ServerEvent.isKnownType(type))
       const wire = sanitize({ ...fields, type })
       const event = Either.getOrThrow(Codec.client.decodeUnknown(wire))

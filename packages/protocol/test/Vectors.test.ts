@@ -63,7 +63,8 @@ describe("conformance vectors", () => {
   for (const [name, file] of files) {
     describe(name, () => {
       for (const vector of file.valid) {
-        it(`accepts ${vector.name}`, () => {
+        it(`accepts ${vector.name}`, ({ task }) => {
+          Object.assign(task.meta, { table: "conformance vectors (valid)" })
           const { decode, encode } = decoderFor(file)
           const decoded = decode(vector.frame)
           assert.isTrue(Either.isRight(decoded), Either.isLeft(decoded) ? decoded.left.message : "")
@@ -72,7 +73,8 @@ describe("conformance vectors", () => {
         })
       }
       for (const vector of file.invalid) {
-        it(`rejects ${vector.name}`, () => {
+        it(`rejects ${vector.name}`, ({ task }) => {
+          Object.assign(task.meta, { table: "conformance vectors (invalid)" })
           const { decode } = decoderFor(file, vector.options?.maxFrameBytes)
           const decoded = decode(vector.frame)
           assert.isTrue(Either.isLeft(decoded), "expected a ProtocolError")

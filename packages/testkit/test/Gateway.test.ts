@@ -445,7 +445,7 @@ for (const harness of harnesses) {
       })
     )
 
-    it.scopedLive("bad frames get an error event; the connection and its neighbours carry on", () =>
+    it.scopedLive("bad frames get an error event; the connection and its neighbours carry on", ({ task }) =>
       Effect.gen(function* () {
         const { open } = yield* harness.make({ maxFrameBytes: 4096 })
         const a = yield* devClient(open)
@@ -467,6 +467,7 @@ for (const harness of harnesses) {
           ["[]", "INVALID_MESSAGE", "message: expected an object"],
           ['{"__proto__":{"polluted":1},"type":"ping","ts":1}', "", ""]
         ]
+        Object.assign(task.meta, { table: "hostile client frames", rows: cases.length })
         for (const [frame, code, message] of cases) {
           yield* a.sendText(frame)
           if (code === "") {

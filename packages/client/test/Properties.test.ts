@@ -1,0 +1,139 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as fc from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { inMemory } from "./harness.js"
+
+const counted = (ctx: { readonly task: { readonly meta: object } }) => {
+  const meta = ctx.task.meta as { property?: boolean; cases?: number }
+  meta.property = true
+  meta.cases = (meta.cases ?? 0) + 1
+}
+
+type Op =
+  | { readonly kind: "ping" }
+  | { readonly kind: "read"; readonly path: string }
+  | { readonly kind: "list" }
+  | { readonly kind: "history" }
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.constant({ kind: "ping" } as const),
+  fc.constantFrom("src/add.ts", "test/add.test.ts", "missing.ts").map((path) => ({ kind: "read", path }) as const),
+  fc.constant({ kind: "list" } as const),
+  fc.constant({ kind: "history" } as const)
+)
+
+describe("client properties", () => {
+  it.scopedLive.prop(
+    "any mix of requests in flight resolves each to its own reply, out-of-order replies included",
+    [
+      fc.array(op, { minLength: 1, maxLength: 40 }),
+      fc.boolean(),
+      fc.subarray(["pong", "file_content", "session_list", "history", "error"]),
+      fc.integer({ min: 1, max: 15 })
+    ],
+    ([ops, requestIds, delayed, delayMs], ctx) =>
+      Effect.gen(function* () {
+        counted(ctx)
+        const { client, gateway } = yield* inMemory.setup({ requestIds, heartbeatIntervalMs: 0 })
+        const c = yield* client()
+        const session = yield* c.createSession("coding-agent")
+        yield* c.turn(session.id, "go").pipe(
+          Stream.tap((item) =>
+            item.type === "question_requested" || item.type === "permission_requested"
+              ? c.answerQuestion(session.id, item.requestId, {})
+              : Effect.void
+          ),
+          Stream.runDrain
+        )
+        for (const type of delayed) yield* gateway.faults.delay(type, delayMs)
+        const results = yield* Effect.forEach(
+          ops,
+          (o) => {
+            switch (o.kind) {
+              case "ping":
+                return Effect.map(c.ping, () => "pong")
+              case "read":
+                return c.readFile(session.id, o.path).pipe(
+                  Effect.map((reply) => `file:${reply.path}`),
+                  Effect.catchAll((error) => Effect.succeed(`error:${error.code}`))
+                )
+              case "list":
+                return Effect.map(c.listSessions(), (sessions) => `sessions:${sessions.length}`)
+              case "history":
+                return Effect.map(c.getHistory(session.id), (messages) => `history:${messages.length}`)
+            }
+          },
+          { concurrency: "unbounded" }
+        )
+        const expected = ops.map((o) =>
+          o.kind === "ping"
+            ? "pong"
+            : o.kind === "read"
+              ? o.path === "missing.ts"
+                ? "error:FILE_NOT_FOUND"
+                : `file:${o.path}`
+              : o.kind === "list"
+                ? "sessions:1"
+                : "history:2"
+        )
+        assert.deepStrictEqual(results, expected)
+      }),
+    { fastCheck: { numRuns: 25 } }
+  )
+
+  it.scopedLive.prop(
+    "for any schedule of drops during a streaming turn, the session stream has every event once, in order, and no request hangs",
+    [
+      fc.array(
+        fc.record({
+          afterMs: fc.integer({ min: 0, max: 25 }),
+          code: fc.constantFrom(undefined, 1001, 1011, 1012, 4000)
+        }),
+        { minLength: 1, maxLength: 4 }
+      )
+    ],
+    ([drops], ctx) =>
+      Effect.gen(function* () {
+        counted(ctx)
+        const { client, gateway } = yield* inMemory.setup({ agentStepMs: 1, heartbeatIntervalMs: 0 })
+        const attempts: Array<number> = []
+        const c = yield* client({
+          reconnectSchedule: Schedule.spaced("3 millis").pipe(
+            Schedule.tapOutput(() => Effect.sync(() => attempts.push(Date.now())))
+          )
+        })
+        const session = yield* c.createSession("echo")
+        yield* c.joinSession(session.id)
+        const text = Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ")
+        const seen = yield* c.sessionEvents(session.id).pipe(
+          Stream.takeUntil((item) => item.type === "turn_complete"),
+          Stream.runCollect,
+          Effect.timeout("10 seconds"),
+          Effect.fork
+        )
+        yield* c.runTurn(session.id, text)
+        for (const drop of drops) {
+          yield* Effect.sleep(`${drop.afterMs} millis`)
+          const [control] = yield* gateway.connections
+          if (control !== undefined) yield* control.drop(drop.code)
+        }
+        const items = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+        const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
+        const seqs = items.map((item) => (item.type === "gap" ? -1 : item.seq))
+        assert.notInclude(seqs, -1, "no gap: the log retains everything")
+        assert.deepStrictEqual(
+          seqs,
+          log.filter((s) => s >= seqs[0]! && s <= seqs[seqs.length - 1]!)
+        )
+        const last = items[items.length - 1]!
+        assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${text}`)
+        assert.isAtLeast((yield* c.ping.pipe(Effect.timeout("5 seconds"))).latencyMs, 0)
+        assert.isAtMost(attempts.length, drops.length * 3 + 3, "no reconnect storm")
+      }),
+    { fastCheck: { numRuns: 15 } }
+  )
+})
