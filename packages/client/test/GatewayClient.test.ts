@@ -387,7 +387,7 @@ describe("GatewayClient lifecycle and secrets", () => {
 const Option_get = <A>(option: { readonly _tag: "Some"; readonly value: A } | { readonly _tag: "None" }) =>
   option._tag === "Some" ? option.value : undefined
 
-describe("GatewayClient under TestClock", () => {
+describe("GatewayClient timeouts", () => {
   it.scoped("a request the gateway never answers times out at its deadline; others are unaffected", () =>
     Effect.gen(function* () {
       const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
