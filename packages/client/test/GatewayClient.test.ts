@@ -14,7 +14,8 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
-import type * as GatewayClient from "../src/GatewayClient.js"
+import * as GatewayClient from "../src/GatewayClient.js"
+import * as Transport from "../src/Transport.js"
 import { harnesses, inMemory, overWs } from "./harness.js"
 
 const alice = {
@@ -388,6 +389,38 @@ const Option_get = <A>(option: { readonly _tag: "Some"; readonly value: A } | { 
   option._tag === "Some" ? option.value : undefined
 
 describe("GatewayClient timeouts", () => {
+  it.scoped("connecting fails with ConnectionFailed at connectTimeout when the socket never opens", () =>
+    Effect.gen(function* () {
+      const attempt = yield* GatewayClient.make({ url: "ws://nowhere", connectTimeout: "10 seconds" }).pipe(
+        Effect.provideService(Transport.Transport, { open: () => Effect.never }),
+        Effect.flip,
+        Effect.fork
+      )
+      yield* TestClock.adjust("9999 millis")
+      assert.isNull(yield* Fiber.poll(attempt).pipe(Effect.map((o) => (o._tag === "None" ? null : o))))
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Fiber.join(attempt)
+      assert.deepStrictEqual(
+        [error.reason, error.message],
+        ["ConnectionFailed", "no connection to ws://nowhere within 10s"]
+      )
+    })
+  )
+
+  it.scoped("connecting fails at connectTimeout when the gateway never completes the handshake", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      yield* gateway.faults.stall("welcome")
+      const attempt = yield* Effect.fork(Effect.flip(client({ connectTimeout: "5 seconds" })))
+      yield* TestClock.adjust("5 seconds")
+      const error = yield* Fiber.join(attempt)
+      assert.deepStrictEqual(
+        [error.reason, error.message],
+        ["ConnectionFailed", "Connection timeout while waiting for authentication"]
+      )
+    })
+  )
+
   it.scoped("a request the gateway never answers times out at its deadline; others are unaffected", () =>
     Effect.gen(function* () {
       const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
