@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url"
 import { runCodecBench } from "./codec.js"
 import { runGatewayLoad } from "./gateway-load.js"
 import { fmt } from "./measure.js"
+import { runFanOut, runRecovery, runStartup } from "./resilience.js"
 import { runStreamingBench } from "./streaming.js"
 
 const quick = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1"
@@ -99,9 +100,30 @@ out()
 }
 
 {
+  const fan = await runFanOut(quick ? 10 : 100, quick ? 100 : 1_000)
+  const recovery = await runRecovery(quick ? 2 : 10)
+  const startup = await runStartup(quick ? 1 : 5)
+  out("## 3. Fan-out, recovery, startup")
+  out()
+  out(
+    `Fan-out: ${quick ? 10 : 100} sessions joined on one connection, ${quick ? 100 : 1_000} events each, one \`sessionEvents\` Stream per session: ${fan.events} events in ${fan.seconds.toFixed(2)} s (${fmt(fan.events / fan.seconds)} events/s), heap growth ${fan.heapDeltaMiB.toFixed(1)} MiB.`
+  )
+  out()
+  out(
+    `Recovery: ${recovery.drops} abrupt drops during a streaming turn over ws, reconnect delay 0: from the drop to the first event delivered on the new connection, median ${recovery.medianMs.toFixed(1)} ms, max ${recovery.maxMs.toFixed(1)} ms; events lost ${recovery.lost}, duplicated ${recovery.duplicated}, gaps ${recovery.gaps}.`
+  )
+  out()
+  out(
+    `Startup (fresh Node process, built JavaScript, median of ${quick ? 1 : 5}): import \`ws\` and connect ${startup.rawMs.toFixed(0)} ms; import @diminuendo/client and connect (handshake included) ${startup.clientMs.toFixed(0)} ms.`
+  )
+  out()
+  if (recovery.lost > 0 || recovery.duplicated > 0) process.exitCode = 1
+}
+
+{
   const connections = quick ? 50 : 1_000
   const r = await runGatewayLoad(connections)
-  out("## 3. Testkit gateway under load")
+  out("## 4. Testkit gateway under load")
   out()
   out(
     `${r.connections} concurrent clients on loopback (real ws, one process: gateway and clients), each creating a session and running an echo turn through @diminuendo/client: ${r.completed}/${r.connections} turns complete with the right text in ${r.seconds.toFixed(2)} s. Peak RSS ${r.peakRssMiB.toFixed(0)} MiB (baseline ${r.baselineRssMiB.toFixed(0)} MiB), peak heap ${r.peakHeapMiB.toFixed(0)} MiB.`

@@ -60,6 +60,26 @@ server.on("connection", (socket) => {
         })
       )
     }
+    if (message.type === "join_session" && message.sessionId !== "s-1") {
+      // Fan-out: any other session gets FANOUT events of its own.
+      const sessionId = message.sessionId as string
+      const count = Number(process.env.FANOUT ?? 1000)
+      const snapshot = { type: "state_snapshot", sessionId, session: { ...meta, id: sessionId }, currentTurn: null }
+      socket.send(
+        JSON.stringify({
+          ...snapshot,
+          recentHistory: [],
+          subscriberCount: 1,
+          sandbox: null,
+          lastSeq: 0,
+          requestId: message.requestId
+        })
+      )
+      for (let k = 1; k <= count; k++) {
+        socket.send(JSON.stringify({ type: "text_delta", sessionId, turnId: "t", seq: k, ts: k, text: `event ${k} ` }))
+      }
+      return
+    }
     if (message.type === "join_session") {
       socket.send(
         JSON.stringify({

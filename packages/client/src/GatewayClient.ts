@@ -337,18 +337,29 @@ export const make = (
       )
     }
 
-    const unsequenced = new WeakSet<object>()
+    /** One fan-out per session, so a session's subscribers see only its items (no filtering of all). */
+    const perSession = new Map<string, Broadcast.Broadcast<SessionItem>>()
+    const sessionBroadcast = (sessionId: string) => {
+      let broadcast = perSession.get(sessionId)
+      if (broadcast === undefined) perSession.set(sessionId, (broadcast = Broadcast.make<SessionItem>()))
+      return broadcast
+    }
+    const publishSession = (items: ReadonlyArray<SessionItem>) => {
+      for (const item of items) {
+        events.publish(item)
+        perSession.get(item.sessionId)?.publish(item)
+      }
+    }
+
     const deliverSession = (event: ServerEvent.SessionEvent | ServerEvent.Gap) => {
       const sequencer = joined.get(event.sessionId)
       if (sequencer === undefined) {
         // Not joined: nothing vouches for its order or origin, so it joins no session stream;
         // it is still visible on `events`.
-        unsequenced.add(event)
         events.publish(event)
         return
       }
-      const items = event.type === "gap" ? sequencer.gap(event) : sequencer.accept(event)
-      for (const item of items) events.publish(item)
+      publishSession(event.type === "gap" ? sequencer.gap(event) : sequencer.accept(event))
     }
 
     /** Handles one frame synchronously; returns an Effect only for the rare work that needs one. */
@@ -371,7 +382,7 @@ export const make = (
         case "replay_complete": {
           events.publish(event)
           const sequencer = joined.get(event.sessionId)
-          if (sequencer !== undefined) for (const item of sequencer.settle()) events.publish(item)
+          if (sequencer !== undefined) publishSession(sequencer.settle())
           return undefined
         }
         case "gap":
@@ -823,20 +834,16 @@ export const make = (
         if (connScope !== undefined) yield* Scope.close(connScope, Exit.void)
         events.end()
         diagnostics.end()
+        for (const broadcast of perSession.values()) broadcast.end()
         yield* setState({ _tag: "Closed", reason: "client closed" })
       })
     )
 
     // ----- API -----------------------------------------------------------------------------------
 
-    const ofSession =
-      (sessionId: string) =>
-      (event: ServerEvent.ServerEvent): event is SessionItem =>
-        (event.type === "gap" || ServerEvent.isSessionEvent(event)) &&
-        (event as SessionItem).sessionId === sessionId &&
-        !unsequenced.has(event)
     const subscribe = Stream.unwrapScoped(events.subscribeScoped(eventBuffer))
-    const sessionEvents = (sessionId: string) => Stream.filter(subscribe, ofSession(sessionId))
+    const sessionEvents = (sessionId: string) =>
+      Stream.unwrapScoped(sessionBroadcast(sessionId).subscribeScoped(eventBuffer))
 
     const confirmed = <T extends ServerEvent.Type>(
       message: ClientMessage.ClientMessage & { readonly sessionId: string },
@@ -907,10 +914,10 @@ export const make = (
           Effect.gen(function* () {
             yield* ensureJoined(sessionId)
             // Subscribed before the turn starts, so none of its events can be missed.
-            const all = yield* events.subscribeScoped(eventBuffer)
+            const items = yield* sessionBroadcast(sessionId).subscribeScoped(eventBuffer)
             const started = yield* runTurn(sessionId, text)
             let inTurn = false
-            return Stream.filter(all, ofSession(sessionId)).pipe(
+            return items.pipe(
               Stream.filter((item) => {
                 if (!inTurn && item.type === "turn_started" && item.turnId === started.turnId) inTurn = true
                 return inTurn
