@@ -129,7 +129,7 @@ const main = Effect.scoped(program).pipe(
   Effect.tapError((error: GatewayError | WsServer.WsServerError) => Console.error(`demo failed: ${error.message}`))
 )
 
-Effect.runPromise(main).then(
-  () => process.exit(0),
-  () => process.exit(1)
-)
+// No process.exit on success: the demo ends because nothing is left running.
+Effect.runPromise(main).catch(() => {
+  process.exitCode = 1
+})

@@ -1,3 +1,7 @@
+import { execFile } from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import type { ServerEvent } from "@diminuendo/protocol"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -458,6 +462,64 @@ describe("GatewayClient timeouts", () => {
       ])
       const [second] = yield* gateway.connections
       assert.notStrictEqual(second!.id, first!.id)
+    })
+  )
+})
+
+describe("GatewayClient and oversized frames", () => {
+  it.scopedLive("in memory: a frame over maxMessageBytes is reported (FrameTooLarge) and the connection goes on", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup()
+      const c = yield* client({ maxMessageBytes: 4096 })
+      const reports = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("10 millis")
+      const [control] = yield* gateway.connections
+      yield* control!.sendRaw(JSON.stringify({ type: "future_event", blob: "x".repeat(10_000) }))
+      const report = Chunk.unsafeHead(yield* Fiber.join(reports))
+      assert.strictEqual(report.reason, "FrameTooLarge")
+      assert.isAtMost(report.excerpt.length, 203)
+      assert.isAtLeast((yield* c.ping).latencyMs, 0)
+    })
+  )
+
+  it.scopedLive("over ws: the socket refuses a frame over maxMessageBytes (1009) and the client reconnects", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* overWs.setup()
+      const c = yield* client({ maxMessageBytes: 4096, reconnectSchedule: Schedule.spaced("5 millis") })
+      const states = yield* c.state.changes.pipe(
+        Stream.map((s) => s._tag),
+        Stream.changes,
+        Stream.take(4),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Effect.sleep("10 millis")
+      const [control] = yield* gateway.connections
+      yield* control!.sendRaw(JSON.stringify({ type: "future_event", blob: "x".repeat(10_000) }))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(states)), [
+        "Connected",
+        "Reconnecting",
+        "Connecting",
+        "Connected"
+      ])
+      assert.isAtLeast((yield* c.ping).latencyMs, 0)
+    })
+  )
+})
+
+describe("GatewayClient leaves nothing running", () => {
+  it.live("a script that uses the client (keepalive and heartbeats on) exits by itself", () =>
+    Effect.gen(function* () {
+      const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "exits-by-itself.ts")
+      const started = Date.now()
+      const { stdout } = yield* Effect.promise(() =>
+        promisify(execFile)(process.execPath, ["--conditions=diminuendo-source", "--import", "tsx", script], {
+          cwd: path.join(path.dirname(fileURLToPath(import.meta.url)), ".."),
+          timeout: 20_000
+        })
+      )
+      assert.deepStrictEqual(stdout.trim().split("\n"), ["done", "resolved"])
+      assert.isBelow(Date.now() - started, 20_000)
     })
   )
 })
