@@ -132,4 +132,6 @@ out()
   if (r.completed !== r.connections) process.exitCode = 1
 }
 
+out(fs.readFileSync(path.join(here, "ANALYSIS.md"), "utf8").trimEnd())
+
 if (!quick) fs.writeFileSync(path.join(here, "RESULTS.md"), `${lines.join("\n")}\n`)
