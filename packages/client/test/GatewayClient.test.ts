@@ -18,6 +18,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import * as GatewayClient from "../src/GatewayClient.js"
 import * as Transport from "../src/Transport.js"
 import { harnesses, inMemory, overWs } from "./harness.js"
@@ -503,6 +504,35 @@ describe("GatewayClient and oversized frames", () => {
         "Connected"
       ])
       assert.isAtLeast((yield* c.ping).latencyMs, 0)
+    })
+  )
+})
+
+describe("GatewayClient observability", () => {
+  it.scopedLive("every request runs in a span named after its type, with the session id", () =>
+    Effect.gen(function* () {
+      const spans: Array<Tracer.Span> = []
+      const base = yield* Effect.tracer
+      const recording = Tracer.make({
+        context: base.context,
+        span: (...args) => {
+          const span = base.span(...args)
+          spans.push(span)
+          return span
+        }
+      })
+      yield* Effect.gen(function* () {
+        const { client } = yield* inMemory.setup()
+        const c = yield* client()
+        const session = yield* c.createSession("echo")
+        yield* c.readFile(session.id, "nope").pipe(Effect.ignore)
+      }).pipe(Effect.withTracer(recording))
+      const byName = new Map(spans.map((span) => [span.name, span]))
+      assert.isTrue(byName.has("GatewayClient.create_session"))
+      const read = byName.get("GatewayClient.read_file")!
+      assert.strictEqual(read.attributes.get("diminuendo.type"), "read_file")
+      assert.match(String(read.attributes.get("diminuendo.session_id")), /^sess-/)
+      assert.strictEqual(read.status._tag, "Ended")
     })
   )
 })
