@@ -3,6 +3,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { inMemory } from "./harness.js"
@@ -86,7 +87,7 @@ describe("client properties", () => {
   )
 
   it.scopedLive.prop(
-    "for any schedule of drops during a streaming turn, the session stream has every event once, in order, and no request hangs",
+    "for any schedule of drops during a streaming turn (during auth and replay too), the session stream has every event once, in order, and no request hangs",
     [
       fc.array(
         fc.record({
@@ -94,14 +95,22 @@ describe("client properties", () => {
           code: fc.constantFrom(undefined, 1001, 1011, 1012, 4000)
         }),
         { minLength: 1, maxLength: 4 }
-      )
+      ),
+      // Slow handshakes and replays widen the windows in which a drop lands during authentication
+      // or during the replay after a re-join.
+      fc.integer({ min: 0, max: 8 }),
+      fc.integer({ min: 0, max: 8 })
     ],
-    ([drops], ctx) =>
+    ([drops, authDelayMs, replayDelayMs], ctx) =>
       Effect.gen(function* () {
         counted(ctx)
-        const { client, gateway } = yield* inMemory.setup({ agentStepMs: 1, heartbeatIntervalMs: 0 })
+        const user = { token: "chaos-token", identity: { userId: "u", email: "u@chaos", tenantId: "t" } }
+        const { client, gateway } = yield* inMemory.setup({ agentStepMs: 1, heartbeatIntervalMs: 0, users: [user] })
+        yield* gateway.faults.delay("authenticated", authDelayMs)
+        yield* gateway.faults.delay("replay_complete", replayDelayMs)
         const attempts: Array<number> = []
         const c = yield* client({
+          token: Redacted.make(user.token),
           reconnectSchedule: Schedule.spaced("3 millis").pipe(
             Schedule.tapOutput(() => Effect.sync(() => attempts.push(Date.now())))
           )

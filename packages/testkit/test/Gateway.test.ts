@@ -1,7 +1,9 @@
-import type { ServerEvent } from "@diminuendo/protocol"
+import { ClientMessage, type ServerEvent } from "@diminuendo/protocol"
 import { assert, describe, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as fc from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
 import { harnesses, inMemory, type RawClient } from "./RawClient.js"
@@ -563,5 +565,50 @@ describe("Gateway under TestClock", () => {
       const event = yield* Fiber.join(complete)
       assert.strictEqual(event.finalText, "Echo: a")
     })
+  )
+})
+
+describe("Gateway properties", () => {
+  const counted = (ctx: { readonly task: { readonly meta: object } }) => {
+    const meta = ctx.task.meta as { property?: boolean; cases?: number }
+    meta.property = true
+    meta.cases = (meta.cases ?? 0) + 1
+  }
+  const hostile = fc.oneof(
+    Arbitrary.make(ClientMessage.ClientMessage).map((m) => JSON.stringify(m)),
+    fc.string(),
+    fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+    fc.constantFrom(
+      '{"type":"ping","ts":9223372036854775807}',
+      '{"__proto__":{"polluted":1},"type":"list_sessions"}',
+      '{"type":{"toString":null}}',
+      '{"type":"run_turn","sessionId":"sess-1","text":"' + "x".repeat(2000) + '"}',
+      "[".repeat(5000)
+    )
+  )
+
+  it.scopedLive.prop(
+    "any sequence of hostile frames from one client leaves the gateway answering it and its neighbours",
+    [fc.array(hostile, { minLength: 1, maxLength: 30 })],
+    ([frames], ctx) =>
+      Effect.gen(function* () {
+        counted(ctx)
+        const { open } = yield* inMemory.make({ heartbeatIntervalMs: 0, maxFrameBytes: 8192 })
+        const attacker = yield* devClient(open)
+        const neighbour = yield* devClient(open)
+        const { session } = yield* createAndJoin(neighbour)
+        for (const frame of frames) yield* attacker.sendText(frame)
+        // A ts no generated frame uses: the pong that answers this ping.
+        const marker = 7_777_777_777
+        yield* attacker.send({ type: "ping", ts: marker })
+        yield* attacker.nextWhere("pong", (pong) => pong.ts === marker)
+        yield* neighbour.send({ type: "ping", ts: marker })
+        yield* neighbour.nextWhere("pong", (pong) => pong.ts === marker)
+        assert.isFalse(neighbour.log.some((e) => e.type === "error"))
+        assert.isUndefined(({} as { polluted?: unknown }).polluted)
+        const snapshot = yield* neighbour.request({ type: "join_session", sessionId: session.id }, "state_snapshot")
+        assert.strictEqual(snapshot.session.id, session.id)
+      }),
+    { fastCheck: { numRuns: 60 } }
   )
 })

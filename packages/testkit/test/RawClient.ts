@@ -21,6 +21,12 @@ export interface RawClient {
     type: T,
     timeout?: Duration.DurationInput
   ) => Effect.Effect<ServerEvent.ByType<T>, Error>
+  /** The next event of `type` that satisfies `predicate`. */
+  readonly nextWhere: <T extends ServerEvent.Type>(
+    type: T,
+    predicate: (event: ServerEvent.ByType<T>) => boolean,
+    timeout?: Duration.DurationInput
+  ) => Effect.Effect<ServerEvent.ByType<T>, Error>
   /** The next event, whatever it is. */
   readonly any: (timeout?: Duration.DurationInput) => Effect.Effect<ServerEvent.ServerEvent, Error>
   /** Sends and waits for the reply of `type`. */
@@ -82,12 +88,23 @@ export const fromConnection = (connection: Transport.Connection): Effect.Effect<
     const any = (timeout: Duration.DurationInput = "5 seconds") => first(() => true, "event", timeout)
     const next = <T extends ServerEvent.Type>(type: T, timeout: Duration.DurationInput = "5 seconds") =>
       first((event) => event.type === type, type, timeout) as Effect.Effect<ServerEvent.ByType<T>, Error>
+    const nextWhere = <T extends ServerEvent.Type>(
+      type: T,
+      predicate: (event: ServerEvent.ByType<T>) => boolean,
+      timeout: Duration.DurationInput = "5 seconds"
+    ) =>
+      first(
+        (event) => event.type === type && predicate(event as ServerEvent.ByType<T>),
+        type,
+        timeout
+      ) as Effect.Effect<ServerEvent.ByType<T>, Error>
     const send = (message: ClientMessage.ClientMessage) =>
       Effect.orDie(connection.send(Either.getOrThrow(Codec.client.encode(message))))
     return {
       send,
       sendText: (frame) => Effect.orDie(connection.send(frame)),
       next,
+      nextWhere,
       any,
       request: (message, type) => Effect.zipRight(send(message), next(type)),
       log,
