@@ -67,17 +67,7 @@ const open = (request: Transport.OpenRequest) =>
           if (Option.getOrElse(inbound.unsafeSize(), () => 0) >= inboundHighWaterMark) ws.pause()
         })
         ws.once("close", (code, reason) => {
-          const info = { code, reason: reason.toString() }
-          inbound.unsafeOffer(info)
-          Deferred.unsafeDone(closed, Effect.succeed(info))
-          settle(
-            Effect.fail(
-              new Transport.TransportError({
-                reason: "OpenFailed",
-                message: `${request.url} closed during the handshake (${code})`
-              })
-            )
-          )
+          settle(Effect.fail(Inbound.onClose(inbound, closed, request.url, { code, reason: reason.toString() })))
         })
         return Effect.sync(() => ws.terminate())
       }),

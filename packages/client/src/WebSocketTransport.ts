@@ -77,16 +77,8 @@ const open = (construct: WebSocketConstructor) => (request: Transport.OpenReques
           inbound.unsafeOffer(typeof event.data === "string" ? event.data : "\u0000binary frame")
         })
         ws.addEventListener("close", (event: { code: number; reason: string }) => {
-          const info = { code: event.code, reason: event.reason ?? "" }
-          inbound.unsafeOffer(info)
-          Deferred.unsafeDone(closed, Effect.succeed(info))
           settle(
-            Effect.fail(
-              new Transport.TransportError({
-                reason: "OpenFailed",
-                message: `${request.url} closed during the handshake (${event.code})`
-              })
-            )
+            Effect.fail(Inbound.onClose(inbound, closed, request.url, { code: event.code, reason: event.reason ?? "" }))
           )
         })
         return Effect.sync(() => ws.close())

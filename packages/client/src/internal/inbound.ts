@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Transport from "../Transport.js"
@@ -31,3 +32,23 @@ export const run = (
       afterBatch()
     }
   })
+
+/**
+ * Records a socket's close: after the frames already queued, and for whoever waits on `closed`.
+ * Returns the error for a close that happens before the socket opened.
+ *
+ * @internal
+ */
+export const onClose = (
+  inbound: Queue.Enqueue<Item>,
+  closed: Deferred.Deferred<Transport.CloseInfo>,
+  url: string,
+  info: Transport.CloseInfo
+): Transport.TransportError => {
+  inbound.unsafeOffer(info)
+  Deferred.unsafeDone(closed, Effect.succeed(info))
+  return new Transport.TransportError({
+    reason: "OpenFailed",
+    message: `${url} closed during the handshake (${info.code})`
+  })
+}
