@@ -241,6 +241,7 @@ interface Live {
   /** `authenticated` that no request asked for: dev mode. */
   readonly unprompted: Deferred.Deferred<ServerEvent.Authenticated>
   requestIds: boolean
+  welcomed: boolean
   lastFrameAt: number
   shutdownDelayMs: number | undefined
 }
@@ -369,6 +370,12 @@ export const make = (
       const event = decoded.right
       switch (event.type) {
         case "welcome":
+          // Only the first welcome of a connection sets its features.
+          if (conn.welcomed) {
+            events.publish(event)
+            return undefined
+          }
+          conn.welcomed = true
           conn.requestIds = event.features?.includes("requestId") ?? false
           Deferred.unsafeDone(conn.welcome, Exit.succeed(event))
           return undefined
@@ -549,6 +556,7 @@ export const make = (
           welcome: yield* Deferred.make<ServerEvent.Welcome>(),
           unprompted: yield* Deferred.make<ServerEvent.Authenticated>(),
           requestIds: false,
+          welcomed: false,
           lastFrameAt: yield* Clock.currentTimeMillis,
           shutdownDelayMs: undefined
         }

@@ -1,11 +1,15 @@
+import { Codec, ServerEvent } from "@diminuendo/protocol"
 import { assert, describe, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { inMemory } from "./harness.js"
 
 const counted = (ctx: { readonly task: { readonly meta: object } }) => {
@@ -144,5 +148,58 @@ describe("client properties", () => {
         assert.isAtMost(attempts.length, drops.length * 3 + 3, "no reconnect storm")
       }),
     { fastCheck: { numRuns: 15 } }
+  )
+})
+
+describe("client properties: malformed server data", () => {
+  // server_shutdown is left out: a valid one rightly makes the client reconnect.
+  const knownEvent = fc.oneof(
+    ...ServerEvent.knownMembers
+      .filter((m) => m !== ServerEvent.ServerShutdown)
+      .map((m: Schema.Schema<any, any>) => Arbitrary.make(m))
+  )
+  const wrongValue = fc.oneof(
+    fc.constantFrom(null, true, -1, 0.5, 2 ** 53, "", "x", [], {}),
+    fc.jsonValue({ maxDepth: 1 })
+  )
+
+  it.scopedLive.prop(
+    "any event with any field given a wrong value or removed: the connection survives, the frame is reported or accepted exactly as the codec says, and the next valid event arrives",
+    [knownEvent, fc.nat(), wrongValue, fc.boolean()],
+    ([event, pick, value, remove], ctx) =>
+      Effect.gen(function* () {
+        counted(ctx)
+        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+        const c = yield* client()
+        const wire = JSON.parse(JSON.stringify(event)) as Record<string, unknown>
+        const keys = Object.keys(wire).filter((k) => k !== "type")
+        if (keys.length > 0) {
+          const key = keys[pick % keys.length]!
+          if (remove) delete wire[key]
+          else wire[key] = value
+        }
+        const frame = JSON.stringify(wire)
+        const verdict = Codec.client.decode(frame)
+        const diagnostics = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        const marker = yield* c.eventsOf("unknown").pipe(
+          Stream.filter((e) => e.eventType === "marker"),
+          Stream.take(1),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* Effect.sleep("5 millis")
+        const [control] = yield* gateway.connections
+        yield* control!.sendRaw(frame)
+        yield* control!.sendRaw('{"type":"marker"}')
+        assert.strictEqual(Chunk.size(yield* Fiber.join(marker)), 1)
+        if (verdict._tag === "Left") {
+          const report = Chunk.unsafeHead(yield* Fiber.join(diagnostics))
+          assert.deepStrictEqual([report.reason, report.message], [verdict.left.reason, verdict.left.message])
+        } else {
+          yield* Fiber.interrupt(diagnostics)
+        }
+        assert.strictEqual((yield* SubscriptionRef.get(c.state))._tag, "Connected")
+      }),
+    { fastCheck: { numRuns: 150 } }
   )
 })
