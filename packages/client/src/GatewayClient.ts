@@ -243,6 +243,9 @@ interface Live {
   requestIds: boolean
   welcomed: boolean
   lastFrameAt: number
+  nextPingAt: number
+  /** The silence timeout has fired for this connection (it is being dropped). */
+  silenced: boolean
   shutdownDelayMs: number | undefined
 }
 
@@ -455,7 +458,7 @@ export const make = (
 
     /**
      * Sends a request and waits for the event that settles it. The deadline (`requestTimeout`, from
-     * the call) is kept by the timeout sweeper below, not by a timer per request. Without a live
+     * the call) is kept by the timers fiber below, not by a timer per request. Without a live
      * connection the request is parked and sent as soon as one is up.
      */
     const exchange = (
@@ -479,7 +482,6 @@ export const make = (
           deadline: clock.unsafeCurrentTimeMillis() + requestTimeoutMs
         }
         pending.set(key, entry)
-        if (sweeperIdle !== undefined) Deferred.unsafeDone(sweeperIdle, Exit.void)
         const conn = live
         const send =
           conn === undefined
@@ -558,6 +560,8 @@ export const make = (
           requestIds: false,
           welcomed: false,
           lastFrameAt: yield* Clock.currentTimeMillis,
+          nextPingAt: 0,
+          silenced: false,
           shutdownDelayMs: undefined
         }
         const reader = yield* Effect.forkIn(connection.run(onFrames(conn)), connScope)
@@ -637,6 +641,7 @@ export const make = (
 
     const markConnected = (conn: Live) =>
       Effect.gen(function* () {
+        conn.nextPingAt = clock.unsafeCurrentTimeMillis() + pingMs
         yield* setState({ _tag: "Connected", connectionId: String(conn.epoch), identity: identity! })
         yield* Deferred.succeed(connected, conn)
         yield* resume(conn)
@@ -664,36 +669,6 @@ export const make = (
         { discard: true }
       )
 
-    const keepalive = (conn: Live) =>
-      Effect.gen(function* () {
-        const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
-        if (Duration.toMillis(pingInterval) > 0) {
-          const ping = Effect.flatMap(Clock.currentTimeMillis, (ts) => Effect.ignore(exchange({ type: "ping", ts })))
-          fibers.push(yield* Effect.fork(Effect.forever(Effect.zipRight(Effect.sleep(pingInterval), ping))))
-        }
-        if (Duration.toMillis(silenceTimeout) > 0) {
-          const limit = Duration.toMillis(silenceTimeout)
-          fibers.push(
-            yield* Effect.fork(
-              Effect.gen(function* () {
-                for (;;) {
-                  yield* Effect.sleep(Duration.millis(Math.max(1, limit / 4)))
-                  const now = yield* Clock.currentTimeMillis
-                  if (now - conn.lastFrameAt > limit) {
-                    yield* Effect.logWarning(
-                      "no frame from the gateway within the silence timeout; dropping the connection"
-                    )
-                    yield* conn.connection.close(4000, "silence timeout")
-                    return
-                  }
-                }
-              })
-            )
-          )
-        }
-        return fibers
-      })
-
     const nextDelay = (driver: { state: unknown }, now: number) =>
       Effect.map(schedule.step(now, undefined, driver.state), ([next, , decision]) => {
         driver.state = next
@@ -716,9 +691,7 @@ export const make = (
           if (current !== undefined) {
             const { conn, connScope, reader } = current
             if (current !== first) yield* markConnected(conn)
-            const fibers = yield* keepalive(conn)
             const info = yield* Fiber.join(reader)
-            yield* Effect.forEach(fibers, Fiber.interrupt, { discard: true })
             live = undefined
             liveScope = undefined
             connected = yield* Deferred.make<Live, GatewayError>()
@@ -786,29 +759,24 @@ export const make = (
       })
 
     /**
-     * Fails requests past their deadline: one fiber sleeping until the earliest deadline, instead of
-     * a timer per request. Every request has the same timeout, so a new request never expires
-     * before the one the sweeper sleeps for.
+     * One fiber for every timer of the client: request deadlines (`RequestTimeout`), the keepalive
+     * `ping`, and the silence timeout. It sleeps until the earliest of them, but never longer than
+     * the shortest of those periods: a request made meanwhile then cannot expire before the fiber
+     * wakes, so nothing has to wake it early. One fiber instead of a timer per request and a fiber
+     * per keepalive job keeps idle clients small and requests cheap.
      */
-    let sweeperIdle: Deferred.Deferred<void> | undefined
-    const sweeper = Effect.gen(function* () {
+    const pingMs = Duration.toMillis(pingInterval)
+    const silenceMs = Duration.toMillis(silenceTimeout)
+    const longestNap = Math.max(1, Math.min(requestTimeoutMs, pingMs || Infinity, silenceMs || Infinity))
+    const timers = Effect.gen(function* () {
       for (;;) {
-        let earliest = Number.POSITIVE_INFINITY
-        for (const p of pending.values()) if (p.deadline < earliest) earliest = p.deadline
-        if (earliest === Number.POSITIVE_INFINITY) {
-          sweeperIdle = Deferred.unsafeMake<void>(FiberId.none)
-          yield* Deferred.await(sweeperIdle)
-          sweeperIdle = undefined
-          continue
-        }
-        const wait = earliest - clock.unsafeCurrentTimeMillis()
-        if (wait > 0) {
-          yield* Effect.sleep(Duration.millis(wait))
-          continue
-        }
         const now = clock.unsafeCurrentTimeMillis()
+        let next = Number.POSITIVE_INFINITY
         for (const p of [...pending.values()]) {
-          if (p.deadline > now) continue
+          if (p.deadline > now) {
+            if (p.deadline < next) next = p.deadline
+            continue
+          }
           pending.delete(p.key)
           Deferred.unsafeDone(
             p.deferred,
@@ -821,12 +789,32 @@ export const make = (
             )
           )
         }
+        const conn = live
+        if (conn !== undefined && !conn.silenced) {
+          if (silenceMs > 0) {
+            if (now - conn.lastFrameAt > silenceMs) {
+              conn.silenced = true
+              yield* Effect.logWarning("no frame from the gateway within the silence timeout; dropping the connection")
+              yield* conn.connection.close(4000, "silence timeout")
+              continue
+            }
+            next = Math.min(next, conn.lastFrameAt + silenceMs + 1)
+          }
+          if (pingMs > 0) {
+            if (now >= conn.nextPingAt) {
+              conn.nextPingAt = now + pingMs
+              yield* Effect.forkIn(Effect.ignore(exchange({ type: "ping", ts: now })), scope)
+            }
+            next = Math.min(next, conn.nextPingAt)
+          }
+        }
+        yield* Effect.sleep(Duration.millis(Math.max(1, Math.min(next - now, longestNap))))
       }
     })
 
     // ----- startup and shutdown ------------------------------------------------------------------
 
-    yield* Effect.forkIn(sweeper, scope)
+    yield* Effect.forkIn(timers, scope)
     const first = yield* connectOnce(1)
     yield* markConnected(first.conn)
     const loop = yield* Effect.forkIn(reconnectLoop(first), scope)
