@@ -1,6 +1,7 @@
 /**
  * Interleaved measurement: every round runs each contender once, in turn, so noise from the
- * machine hits them alike. Reports throughput (units per second): median, min and max over rounds.
+ * machine hits them alike. Throughput is units per second of CPU time (the loops measured are
+ * synchronous): median, min and max over rounds.
  */
 export interface Measurement {
   readonly median: number
@@ -26,10 +27,12 @@ export const measure = (
   const samples: Array<Array<number>> = contenders.map(() => [])
   for (let round = 0; round < rounds; round++) {
     contenders.forEach(([, run], i) => {
-      const start = process.hrtime.bigint()
+      // CPU time of this (single-threaded, synchronous) run: time the machine gives to other
+      // processes does not count, which matters on 2 shared cores.
+      const start = process.cpuUsage()
       run()
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9
-      samples[i]!.push(unitsPerRun / seconds)
+      const used = process.cpuUsage(start)
+      samples[i]!.push(unitsPerRun / ((used.user + used.system) / 1e6))
     })
   }
   return samples.map(summarize)

@@ -42,7 +42,7 @@ out()
   out("## 1. Codec: decode and validate server event frames")
   out()
   out(
-    `${result.frames} frames (${(result.bytes / 1024 / 1024).toFixed(1)} MiB): 80% text_delta, 10% tool events, the rest mixed, a few 200-session session_list. Frames per second over ${quick ? 3 : 15} interleaved rounds; ratio = median / median of JSON.parse alone.`
+    `${result.frames} frames (${(result.bytes / 1024 / 1024).toFixed(1)} MiB): 80% text_delta, 10% tool events, the rest mixed, a few 200-session session_list. Frames per second of CPU time over ${quick ? 3 : 15} interleaved rounds; ratio = median / median of JSON.parse alone.`
   )
   out()
   out("| contender | median frames/s | min | max | ratio to JSON.parse |")

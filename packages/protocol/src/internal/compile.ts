@@ -94,13 +94,15 @@ export const compile = (ast: AST.AST, direction: Direction): Validator | undefin
         if (element === undefined) return undefined
         return (u) => {
           if (!Array.isArray(u)) return FAIL
-          const out = new Array(u.length)
+          let out: Array<unknown> | undefined
           for (let i = 0; i < u.length; i++) {
             const item = element(u[i])
             if (item === FAIL) return FAIL
-            out[i] = item
+            if (item !== u[i] && out === undefined) out = u.slice(0, i)
+            if (out !== undefined) out.push(item)
           }
-          return out
+          // Every element decoded to itself: the array is its own decoded value.
+          return out ?? u
         }
       }
       case "TypeLiteral":
@@ -231,10 +233,14 @@ const generateTypeLiteral = (
     `if (typeof u !== "object" || u === null) return FAIL;`,
     `var proto = getProto(u);`,
     `if (proto !== OP && isArray(u)) return FAIL;`,
-    `var plain = proto === OP${keys.map((key) => ` && OP[${key}] === undefined`).join("")};`
+    `var plain = proto === OP${keys.map((key) => ` && OP[${key}] === undefined`).join("")};`,
+    // Whether every field decoded to its input value: then, with no other enumerable key, `u`
+    // itself is the decoded value and nothing is copied.
+    "var same = true;"
   ]
   const required: Array<string> = []
   const optional: Array<string> = []
+  lines.push(`var present = ${ast.propertySignatures.filter((ps) => !ps.isOptional).length};`)
   for (let i = 0; i < ast.propertySignatures.length; i++) {
     const ps = ast.propertySignatures[i]!
     if (typeof ps.name !== "string") return undefined
@@ -257,21 +263,26 @@ const generateTypeLiteral = (
       if (validator === undefined) return undefined
       params.push(`v${i}`)
       args.push(validator)
-      return `${out} = v${i}(${value}); if (${out} === FAIL) return FAIL;`
+      return `${out} = v${i}(${value}); if (${out} === FAIL) return FAIL; if (${out} !== ${value}) same = false;`
     }
     const body = check(`x${i}`, `o${i}`)
     if (body === undefined) return undefined
     const present = `((x${i} !== undefined && plain) || hasOwn.call(u, ${key}))`
     lines.push(`var o${i}; var x${i} = u[${key}];`)
     if (ps.isOptional) {
-      lines.push(`var h${i} = ${present}; if (h${i}) { ${body} }`)
+      lines.push(`var h${i} = ${present}; if (h${i}) { ${body} present++; }`)
       optional.push(`if (h${i}) out[${key}] = o${i};`)
     } else {
       lines.push(`if (!${present}) return FAIL; ${body}`)
       required.push(`${key}: o${i}`)
     }
   }
-  lines.push(`var out = { ${required.join(", ")} };`, ...optional, "return out;")
+  lines.push(
+    "if (same && plain) { var n = 0; for (var k in u) n++; if (n === present) return u; }",
+    `var out = { ${required.join(", ")} };`,
+    ...optional,
+    "return out;"
+  )
   const source = `"use strict"; return function validate(u) {\n${lines.join("\n")}\n}`
   return new Function(...params, source)(...args) as Validator
 }
