@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import type { ServerEvent } from "@diminuendo/protocol"
+import type { Gateway } from "@diminuendo/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -319,6 +320,55 @@ describe("GatewayClient reconnect policy", () => {
       assert.deepStrictEqual(after, log.map((e) => e.seq).slice(0, after.length))
     })
   )
+})
+
+describe("GatewayClient reconnect policy at exact points", () => {
+  const user = { token: "exact-token", identity: { userId: "u", email: "u@exact", tenantId: "t" } }
+
+  for (const point of ["authenticated", "replay_complete"] as const) {
+    it.scopedLive(`a drop while waiting for ${point} after a reconnect loses and duplicates nothing`, () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ users: [user], heartbeatIntervalMs: 0, agentStepMs: 1 })
+        const c = yield* client({ token: Redacted.make(user.token), reconnectSchedule: Schedule.spaced("5 millis") })
+        const session = yield* c.createSession("echo")
+        yield* c.joinSession(session.id)
+        const text = Array.from({ length: 30 }, (_, i) => `w${i}`).join(" ")
+        const seen = yield* c.sessionEvents(session.id).pipe(
+          Stream.takeUntil((item) => item.type === "turn_complete"),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* c.runTurn(session.id, text)
+        yield* Effect.sleep("10 millis")
+        // The next connection gets stuck exactly at `point`: drop it there, then let it through.
+        yield* gateway.faults.stall(point)
+        const [first] = yield* gateway.connections
+        yield* first!.drop()
+        let stuck: Array<Gateway.ConnectionControl> = []
+        for (let i = 0; i < 200 && stuck.length === 0; i++) {
+          yield* Effect.sleep("5 millis")
+          stuck = (yield* gateway.connections).filter((conn) => conn.id !== first!.id)
+        }
+        assert.strictEqual(stuck.length, 1, "a new connection is waiting")
+        yield* Effect.sleep("20 millis")
+        // Stuck in the handshake: not connected yet; stuck in the replay: connected, re-joining.
+        const state = (yield* SubscriptionRef.get(c.state))._tag
+        if (point === "authenticated") assert.strictEqual(state, "Connecting")
+        else assert.strictEqual(state, "Connected")
+        yield* stuck[0]!.drop(1011)
+        yield* gateway.faults.clear
+        const items = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+        const seqs = items.map((item) => (item.type === "gap" ? -1 : item.seq))
+        const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
+        assert.deepStrictEqual(
+          seqs,
+          log.filter((seq) => seq >= seqs[0]! && seq <= seqs[seqs.length - 1]!)
+        )
+        const last = items[items.length - 1]!
+        assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${text}`)
+      })
+    )
+  }
 })
 
 describe("GatewayClient lifecycle and secrets", () => {

@@ -587,28 +587,30 @@ describe("Gateway properties", () => {
     )
   )
 
-  it.scopedLive.prop(
-    "any sequence of hostile frames from one client leaves the gateway answering it and its neighbours",
-    [fc.array(hostile, { minLength: 1, maxLength: 30 })],
-    ([frames], ctx) =>
-      Effect.gen(function* () {
-        counted(ctx)
-        const { open } = yield* inMemory.make({ heartbeatIntervalMs: 0, maxFrameBytes: 8192 })
-        const attacker = yield* devClient(open)
-        const neighbour = yield* devClient(open)
-        const { session } = yield* createAndJoin(neighbour)
-        for (const frame of frames) yield* attacker.sendText(frame)
-        // A ts no generated frame uses: the pong that answers this ping.
-        const marker = 7_777_777_777
-        yield* attacker.send({ type: "ping", ts: marker })
-        yield* attacker.nextWhere("pong", (pong) => pong.ts === marker)
-        yield* neighbour.send({ type: "ping", ts: marker })
-        yield* neighbour.nextWhere("pong", (pong) => pong.ts === marker)
-        assert.isFalse(neighbour.log.some((e) => e.type === "error"))
-        assert.isUndefined(({} as { polluted?: unknown }).polluted)
-        const snapshot = yield* neighbour.request({ type: "join_session", sessionId: session.id }, "state_snapshot")
-        assert.strictEqual(snapshot.session.id, session.id)
-      }),
-    { fastCheck: { numRuns: 60 } }
-  )
+  for (const harness of harnesses) {
+    it.scopedLive.prop(
+      `${harness.name}: any sequence of hostile frames from one client leaves the gateway answering it and its neighbours`,
+      [fc.array(hostile, { minLength: 1, maxLength: 30 })],
+      ([frames], ctx) =>
+        Effect.gen(function* () {
+          counted(ctx)
+          const { open } = yield* harness.make({ heartbeatIntervalMs: 0, maxFrameBytes: 8192 })
+          const attacker = yield* devClient(open)
+          const neighbour = yield* devClient(open)
+          const { session } = yield* createAndJoin(neighbour)
+          for (const frame of frames) yield* attacker.sendText(frame)
+          // A ts no generated frame uses: the pong that answers this ping.
+          const marker = 7_777_777_777
+          yield* attacker.send({ type: "ping", ts: marker })
+          yield* attacker.nextWhere("pong", (pong) => pong.ts === marker)
+          yield* neighbour.send({ type: "ping", ts: marker })
+          yield* neighbour.nextWhere("pong", (pong) => pong.ts === marker)
+          assert.isFalse(neighbour.log.some((e) => e.type === "error"))
+          assert.isUndefined(({} as { polluted?: unknown }).polluted)
+          const snapshot = yield* neighbour.request({ type: "join_session", sessionId: session.id }, "state_snapshot")
+          assert.strictEqual(snapshot.session.id, session.id)
+        }),
+      { fastCheck: { numRuns: harness === inMemory ? 60 : 30 } }
+    )
+  }
 })
