@@ -93,3 +93,63 @@ describe("adversarial: session isolation", () => {
     })
   )
 })
+
+describe("adversarial: large payloads and unicode, end to end", () => {
+  let deep: unknown = "leaf"
+  for (let i = 0; i < 1000; i++) deep = { child: deep }
+  const megabyte = "a\u00e9\u4e2d😀".repeat((1024 * 1024) / 10)
+  const unicode = [
+    "👋🏽 family: 👨‍👩‍👧‍👦 flag: 🇯🇵",
+    "中文字符 日本語のテキスト 한국어",
+    "مرحبا بالعالم שלום עולם",
+    "e\u0301 a\u0308 Z\u0351\u0368",
+    "a\u200bb\u200cc\u200dd\ufeffe",
+    "𝒳𝓎𝓏 𐍈 🀄",
+    "lone \ud800 surrogate"
+  ]
+  const sessions = Array.from({ length: 10_000 }, (_, i) => ({
+    id: `s-${i}`,
+    tenantId: "t",
+    name: null,
+    agentType: "echo",
+    status: "ready",
+    archived: false,
+    createdAt: i,
+    updatedAt: i,
+    lastActivityAt: null
+  }))
+  const cases: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+    ["a 1 MB text field", { type: "future_text", text: megabyte }],
+    ["tool args nested 1,000 levels deep", { type: "future_tool", args: deep }],
+    ["10,000 sessions in a list", { type: "session_list", sessions }],
+    ...unicode.map((text, i): readonly [string, Record<string, unknown>] => [
+      `unicode sample ${i}`,
+      { type: "future_text", text }
+    ])
+  ]
+
+  for (const harness of [inMemory, overWs]) {
+    it.scopedLive(`${harness.name}: each arrives whole and byte-exact`, ({ task }) =>
+      Effect.gen(function* () {
+        Object.assign(task.meta, { table: "large and unicode payloads end to end", rows: cases.length })
+        const { client, gateway } = yield* harness.setup({ heartbeatIntervalMs: 0 })
+        const c = yield* client()
+        const received = yield* c.events.pipe(
+          Stream.filter((e) => e.type === "unknown" || e.type === "session_list"),
+          Stream.take(cases.length),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* Effect.sleep("10 millis")
+        const [control] = yield* gateway.connections
+        for (const [, payload] of cases) yield* control!.sendRaw(JSON.stringify(payload))
+        const events = Chunk.toReadonlyArray(yield* Fiber.join(received))
+        cases.forEach(([name, payload], i) => {
+          const event = events[i]!
+          const got = event.type === "unknown" ? event.payload : event
+          assert.strictEqual(JSON.stringify(got), JSON.stringify(payload), name)
+        })
+      })
+    )
+  }
+})

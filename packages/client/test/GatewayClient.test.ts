@@ -18,9 +18,11 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import * as GatewayClient from "../src/GatewayClient.js"
+import type { GatewayError } from "../src/GatewayError.js"
 import * as Transport from "../src/Transport.js"
 import { harnesses, inMemory, overWs } from "./harness.js"
 
@@ -391,17 +393,28 @@ describe("GatewayClient lifecycle and secrets", () => {
     })
   )
 
-  it.live("opening and closing 200 clients over ws leaves no handles behind", () =>
+  it.live("opening and closing 1,000 clients over ws leaves no handles, timers or fibers behind", () =>
     Effect.gen(function* () {
       const handles = () => process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap").length
+      const supervisor = yield* Supervisor.track
       yield* Effect.scoped(
         Effect.gen(function* () {
           const { client } = yield* overWs.setup()
           yield* Effect.scoped(client())
+          // The supervisor sees a live client's fibers (so the final check can fail).
+          const open = yield* Scope.make()
+          yield* client().pipe(Scope.extend(open), Effect.supervised(supervisor))
+          assert.isAbove((yield* supervisor.value).length, 0)
+          yield* Scope.close(open, Exit.void)
           const before = handles()
-          for (let i = 0; i < 200; i++) yield* Effect.scoped(Effect.zipRight(client(), Effect.void))
+          for (let i = 0; i < 1000; i++) {
+            yield* Effect.scoped(Effect.zipRight(client(), Effect.void)).pipe(Effect.supervised(supervisor))
+          }
           yield* Effect.sleep("100 millis")
+          // Sockets, servers and timers (Timeout) the clients created are all gone.
           assert.isAtMost(handles(), before + 2)
+          // Every fiber a client forked has ended.
+          assert.deepStrictEqual((yield* supervisor.value).length, 0)
         })
       )
     })
@@ -476,22 +489,41 @@ describe("GatewayClient timeouts", () => {
     })
   )
 
-  it.scoped("a request the gateway never answers times out at its deadline; others are unaffected", () =>
-    Effect.gen(function* () {
-      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
-      const c = yield* client({ requestTimeout: "10 seconds", silenceTimeout: 0 })
-      yield* gateway.faults.stall("session_list")
-      const stalled = yield* Effect.fork(Effect.either(c.listSessions()))
-      yield* TestClock.adjust("5 seconds")
-      assert.isAtLeast((yield* c.ping).latencyMs, 0)
-      assert.isNull(yield* Fiber.poll(stalled).pipe(Effect.map((o) => (o._tag === "None" ? null : o))))
-      yield* TestClock.adjust("5 seconds")
-      const result = yield* Fiber.join(stalled)
-      assert.isTrue(Either.isLeft(result))
-      const error = Either.flip(result).pipe(Either.getOrThrow)
-      assert.deepStrictEqual([error.reason, error.message], ["RequestTimeout", "Request timeout for list_sessions"])
-    })
-  )
+  const stalledRequests: ReadonlyArray<
+    readonly [string, string, (c: GatewayClient.GatewayClient) => Effect.Effect<unknown, GatewayError>]
+  > = [
+    ["list_sessions", "session_list", (c) => c.listSessions()],
+    ["create_session", "session_created", (c) => c.createSession("echo")],
+    ["get_history", "history", (c) => c.getHistory("sess-404")],
+    ["ping", "pong", (c) => c.ping]
+  ]
+  for (const [requestType, replyType, call] of stalledRequests) {
+    it.scoped(
+      `a ${requestType} the gateway never answers times out at its deadline; others are unaffected`,
+      ({ task }) =>
+        Effect.gen(function* () {
+          Object.assign(task.meta, { table: "requests that are never answered" })
+          const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+          const c = yield* client({ requestTimeout: "10 seconds", silenceTimeout: 0 })
+          yield* gateway.faults.stall(replyType)
+          // For get_history the reply would be an error (no such session): stall those too.
+          if (requestType === "get_history") yield* gateway.faults.stall("error")
+          const stalled = yield* Effect.fork(Effect.either(call(c)))
+          yield* TestClock.adjust("5 seconds")
+          const other = requestType === "ping" ? c.listSessions() : c.ping
+          yield* other
+          assert.isNull(yield* Fiber.poll(stalled).pipe(Effect.map((o) => (o._tag === "None" ? null : o))))
+          yield* TestClock.adjust("5 seconds")
+          const result = yield* Fiber.join(stalled)
+          assert.isTrue(Either.isLeft(result))
+          const error = Either.flip(result).pipe(Either.getOrThrow)
+          assert.deepStrictEqual(
+            [error.reason, error.message],
+            ["RequestTimeout", `Request timeout for ${requestType}`]
+          )
+        })
+    )
+  }
 
   it.scopedLive("a silent connection is dropped after the silence timeout and the client reconnects", () =>
     Effect.gen(function* () {

@@ -116,7 +116,7 @@ describe("client properties", () => {
         const c = yield* client({
           token: Redacted.make(user.token),
           reconnectSchedule: Schedule.spaced("3 millis").pipe(
-            Schedule.tapOutput(() => Effect.sync(() => attempts.push(Date.now())))
+            Schedule.tapOutput(() => Effect.sync(() => attempts.push(performance.now())))
           )
         })
         const session = yield* c.createSession("echo")
@@ -145,7 +145,9 @@ describe("client properties", () => {
         const last = items[items.length - 1]!
         assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${text}`)
         assert.isAtLeast((yield* c.ping.pipe(Effect.timeout("5 seconds"))).latencyMs, 0)
+        // Reconnect attempts follow the schedule: never closer together than its 3 ms spacing.
         assert.isAtMost(attempts.length, drops.length * 3 + 3, "no reconnect storm")
+        for (let i = 1; i < attempts.length; i++) assert.isAtLeast(attempts[i]! - attempts[i - 1]!, 2.9)
       }),
     { fastCheck: { numRuns: 15 } }
   )
