@@ -24,7 +24,7 @@ import * as Tracer from "effect/Tracer"
 import * as GatewayClient from "../src/GatewayClient.js"
 import type { GatewayError } from "../src/GatewayError.js"
 import * as Transport from "../src/Transport.js"
-import { harnesses, inMemory, overWs } from "./harness.js"
+import { expectWholeEchoTurn, harnesses, inMemory, overWs } from "./harness.js"
 
 const alice = {
   token: "alice-secret-token",
@@ -243,16 +243,7 @@ for (const harness of harnesses) {
           const [control] = yield* gateway.connections
           if (control !== undefined) yield* control.drop(code)
         }
-        const items = Chunk.toReadonlyArray(yield* Fiber.join(seen))
-        const log = yield* gateway.sessionLog(session.id)
-        const seqs = items.filter((i) => i.type !== "gap").map((i) => (i as { seq: number }).seq)
-        assert.deepStrictEqual(
-          seqs,
-          log.map((e) => e.seq).filter((s) => s >= seqs[0]! && s <= seqs[seqs.length - 1]!)
-        )
-        assert.isFalse(items.some((i) => i.type === "gap"))
-        const complete = items[items.length - 1]!
-        assert.strictEqual(complete.type === "turn_complete" && complete.finalText, `Echo: ${text}`)
+        yield* expectWholeEchoTurn(gateway, session.id, Chunk.toReadonlyArray(yield* Fiber.join(seen)), text)
       })
     )
   })
@@ -359,15 +350,7 @@ describe("GatewayClient reconnect policy at exact points", () => {
         else assert.strictEqual(state, "Connected")
         yield* stuck[0]!.drop(1011)
         yield* gateway.faults.clear
-        const items = Chunk.toReadonlyArray(yield* Fiber.join(seen))
-        const seqs = items.map((item) => (item.type === "gap" ? -1 : item.seq))
-        const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
-        assert.deepStrictEqual(
-          seqs,
-          log.filter((seq) => seq >= seqs[0]! && seq <= seqs[seqs.length - 1]!)
-        )
-        const last = items[items.length - 1]!
-        assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${text}`)
+        yield* expectWholeEchoTurn(gateway, session.id, Chunk.toReadonlyArray(yield* Fiber.join(seen)), text)
       })
     )
   }

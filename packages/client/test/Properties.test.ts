@@ -10,7 +10,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { inMemory } from "./harness.js"
+import { expectWholeEchoTurn, inMemory } from "./harness.js"
 
 const counted = (ctx: { readonly task: { readonly meta: object } }) => {
   const meta = ctx.task.meta as { property?: boolean; cases?: number }
@@ -134,16 +134,7 @@ describe("client properties", () => {
           const [control] = yield* gateway.connections
           if (control !== undefined) yield* control.drop(drop.code)
         }
-        const items = Chunk.toReadonlyArray(yield* Fiber.join(seen))
-        const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
-        const seqs = items.map((item) => (item.type === "gap" ? -1 : item.seq))
-        assert.notInclude(seqs, -1, "no gap: the log retains everything")
-        assert.deepStrictEqual(
-          seqs,
-          log.filter((s) => s >= seqs[0]! && s <= seqs[seqs.length - 1]!)
-        )
-        const last = items[items.length - 1]!
-        assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${text}`)
+        yield* expectWholeEchoTurn(gateway, session.id, Chunk.toReadonlyArray(yield* Fiber.join(seen)), text)
         assert.isAtLeast((yield* c.ping.pipe(Effect.timeout("5 seconds"))).latencyMs, 0)
         // Reconnect attempts follow the schedule: never closer together than its 3 ms spacing.
         assert.isAtMost(attempts.length, drops.length * 3 + 3, "no reconnect storm")

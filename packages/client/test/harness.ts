@@ -3,6 +3,7 @@
  * loopback port.
  */
 import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
+import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -62,3 +63,27 @@ export const overStandardWebSocket = overSocket(
 )
 
 export const harnesses = [inMemory, overWs, overStandardWebSocket] as const
+
+/**
+ * What a session stream must hold after an echo turn, whatever happened to the connection: no gap,
+ * every event of the log once and in order from the turn's `turn_started` through its
+ * `turn_complete`, and the whole echoed text.
+ */
+export const expectWholeEchoTurn = (
+  gateway: Gateway.Gateway,
+  sessionId: string,
+  items: ReadonlyArray<GatewayClient.SessionItem>,
+  text: string
+) =>
+  Effect.gen(function* () {
+    const seqs = items.map((item) => (item.type === "gap" ? -1 : item.seq))
+    assert.notInclude(seqs, -1, "no gap: the log retains everything")
+    assert.strictEqual(items[0]?.type, "turn_started")
+    const log = (yield* gateway.sessionLog(sessionId)).map((e) => e.seq)
+    assert.deepStrictEqual(
+      seqs,
+      log.filter((seq) => seq >= seqs[0]! && seq <= seqs[seqs.length - 1]!)
+    )
+    const last = items[items.length - 1]!
+    assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${text}`)
+  })
