@@ -60,7 +60,6 @@ export const makeFrames = (count: number): Array<string> => {
 
 // ----- peers: zod 4 and TypeBox, for the types in the mix (others fall to a catch-all) -----
 
-const safeInt = z.number().int().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER)
 const nat = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 const zTurn = { sessionId: z.string(), turnId: z.string(), seq: nat, ts: nat }
 const zMeta = z.object({
@@ -108,7 +107,6 @@ const zodUnion = z.discriminatedUnion("type", [
   z.object({ type: z.literal("turn_complete"), ...zTurn, finalText: z.string() }),
   z.object({ type: z.literal("session_list"), sessions: z.array(zMeta), requestId: z.string().optional() })
 ])
-void safeInt
 
 const tNat = T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const tTurn = { sessionId: T.String(), turnId: T.String(), seq: tNat, ts: tNat }

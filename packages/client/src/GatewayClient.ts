@@ -310,6 +310,8 @@ export const make = (
 
     /** Where a reply meets its request: `requestId` first, then type and key fields, oldest first. */
     const matchReply = (conn: Live, event: ServerEvent.ServerEvent): Pending | undefined => {
+      // Most frames are streamed events with nothing waiting for them.
+      if (pending.size === 0) return undefined
       const id = Correlation.requestIdOf(event)
       if (conn.requestIds && id !== undefined) {
         for (const p of pending.values()) if (p.message.requestId === id && p.epoch === conn.epoch) return p

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
 import { typeName } from "./internal/typeName.js"
 import { FiniteNumber, Json, NonNegativeInt, OpenEnum, SafeInt, Seq, Timestamp } from "./Primitives.js"
 import {
@@ -1007,6 +1008,21 @@ for (const member of knownMembers) {
  * @category constants
  */
 export const sessionEventTypes: ReadonlySet<string> = new Set(sessionMembers.map((m) => typeName(m)))
+
+/**
+ * The session events that belong to one turn: those with a required string `turnId` (derived from
+ * the Schemas; `stop_acknowledged`, whose `turnId` may be null, is not one).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const turnEventTypes: ReadonlySet<string> = new Set(
+  sessionMembers
+    .filter((m) =>
+      AST.getPropertySignatures(m.ast).some((p) => p.name === "turnId" && !p.isOptional && AST.isStringKeyword(p.type))
+    )
+    .map((m) => typeName(m))
+)
 
 /**
  * Whether a `type` string names one of the 54 known events.

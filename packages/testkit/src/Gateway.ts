@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { type ClientMessage, Codec, type ProtocolError, type ServerEvent, type Shapes } from "@diminuendo/protocol"
+import { type ClientMessage, Codec, type ProtocolError, ServerEvent, type Shapes } from "@diminuendo/protocol"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -434,34 +434,12 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
     // ----- turns -------------------------------------------------------------------------------
 
     const turnContext = (session: Session, turn: Turn, prompt: string): Agent.TurnContext => {
-      const turnScoped = new Set([
-        "turn_started",
-        "text_delta",
-        "turn_complete",
-        "turn_error",
-        "message.delta",
-        "message.complete",
-        "tool_call_start",
-        "tool_call_delta",
-        "tool_call",
-        "tool_result",
-        "tool_error",
-        "thinking_start",
-        "thinking_progress",
-        "thinking_complete",
-        "terminal_stream",
-        "terminal_complete",
-        "usage_update",
-        "question_requested",
-        "permission_requested",
-        "stream_snapshot"
-      ])
       const emitFromAgent = (event: Agent.EmittedEvent) =>
         Effect.gen(function* () {
           if (event.type === "text_delta" && typeof event.text === "string") turn.text += event.text
           if (event.type === "sandbox_ready" && typeof event.sandboxId === "string")
             session.sandbox = { sandboxId: event.sandboxId, status: "ready" }
-          yield* emit(session, turnScoped.has(event.type) ? { ...event, turnId: turn.turnId } : event)
+          yield* emit(session, ServerEvent.turnEventTypes.has(event.type) ? { ...event, turnId: turn.turnId } : event)
         }).pipe(
           Effect.mapError((error: ProtocolError) => `invalid event from agent: ${error.message}`),
           Effect.orDie
