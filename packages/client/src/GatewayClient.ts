@@ -242,6 +242,8 @@ interface Live {
   readonly unprompted: Deferred.Deferred<ServerEvent.Authenticated>
   requestIds: boolean
   welcomed: boolean
+  /** From the gateway's `connected` event. */
+  connectionId: string | undefined
   lastFrameAt: number
   nextPingAt: number
   /** The silence timeout has fired for this connection (it is being dropped). */
@@ -384,6 +386,9 @@ export const make = (
           conn.requestIds = event.features?.includes("requestId") ?? false
           Deferred.unsafeDone(conn.welcome, Exit.succeed(event))
           return undefined
+        case "connected":
+          conn.connectionId = event.connectionId
+          break
         case "server_shutdown":
           conn.shutdownDelayMs = event.reconnectAfterMs ?? 0
           events.publish(event)
@@ -561,6 +566,7 @@ export const make = (
           unprompted: yield* Deferred.make<ServerEvent.Authenticated>(),
           requestIds: false,
           welcomed: false,
+          connectionId: undefined,
           lastFrameAt: yield* Clock.currentTimeMillis,
           nextPingAt: 0,
           silenced: false,
@@ -644,7 +650,11 @@ export const make = (
     const markConnected = (conn: Live) =>
       Effect.gen(function* () {
         conn.nextPingAt = clock.unsafeCurrentTimeMillis() + pingMs
-        yield* setState({ _tag: "Connected", connectionId: String(conn.epoch), identity: identity! })
+        yield* setState({
+          _tag: "Connected",
+          connectionId: conn.connectionId ?? `connection-${conn.epoch}`,
+          identity: identity!
+        })
         yield* Deferred.succeed(connected, conn)
         yield* resume(conn)
       })

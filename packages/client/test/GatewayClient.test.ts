@@ -48,11 +48,13 @@ for (const harness of harnesses) {
   describe(`GatewayClient ${harness.name}`, () => {
     it.scopedLive("connects in dev mode and reports its identity and state", () =>
       Effect.gen(function* () {
-        const { client } = yield* harness.setup()
+        const { client, gateway } = yield* harness.setup()
         const c = yield* client()
         const identity = yield* c.identity
         assert.strictEqual(identity._tag === "Some" && identity.value.email, "dev@localhost")
-        assert.strictEqual((yield* SubscriptionRef.get(c.state))._tag, "Connected")
+        const state = yield* SubscriptionRef.get(c.state)
+        const [control] = yield* gateway.connections
+        assert.deepStrictEqual(state._tag === "Connected" && state.connectionId, control!.id)
         const { latencyMs } = yield* c.ping
         assert.isAtLeast(latencyMs, 0)
       })
