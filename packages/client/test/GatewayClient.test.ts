@@ -24,7 +24,7 @@ import * as Tracer from "effect/Tracer"
 import * as GatewayClient from "../src/GatewayClient.js"
 import type { GatewayError } from "../src/GatewayError.js"
 import * as Transport from "../src/Transport.js"
-import { expectWholeEchoTurn, harnesses, inMemory, overWs } from "./harness.js"
+import { expectWholeEchoTurn, harnesses, inMemory, overWs, watchEchoTurn } from "./harness.js"
 
 const alice = {
   token: "alice-secret-token",
@@ -231,21 +231,13 @@ for (const harness of harnesses) {
       Effect.gen(function* () {
         const { client, gateway } = yield* harness.setup({ agentStepMs: 2 })
         const c = yield* client({ reconnectSchedule: Schedule.spaced("5 millis") })
-        const session = yield* c.createSession("echo")
-        yield* c.joinSession(session.id)
-        const text = Array.from({ length: 60 }, (_, i) => `w${i}`).join(" ")
-        const seen = yield* c.sessionEvents(session.id).pipe(
-          Stream.takeUntil((item) => item.type === "turn_complete"),
-          Stream.runCollect,
-          Effect.fork
-        )
-        yield* c.runTurn(session.id, text)
+        const turn = yield* watchEchoTurn(c, 60)
         for (const code of [undefined, 1011, undefined]) {
           yield* Effect.sleep("15 millis")
           const [control] = yield* gateway.connections
           if (control !== undefined) yield* control.drop(code)
         }
-        yield* expectWholeEchoTurn(gateway, session.id, Chunk.toReadonlyArray(yield* Fiber.join(seen)), text)
+        yield* expectWholeEchoTurn(gateway, turn)
       })
     )
   })
@@ -325,15 +317,7 @@ describe("GatewayClient reconnect policy at exact points", () => {
       Effect.gen(function* () {
         const { client, gateway } = yield* inMemory.setup({ users: [user], heartbeatIntervalMs: 0, agentStepMs: 1 })
         const c = yield* client({ token: Redacted.make(user.token), reconnectSchedule: Schedule.spaced("5 millis") })
-        const session = yield* c.createSession("echo")
-        yield* c.joinSession(session.id)
-        const text = Array.from({ length: 30 }, (_, i) => `w${i}`).join(" ")
-        const seen = yield* c.sessionEvents(session.id).pipe(
-          Stream.takeUntil((item) => item.type === "turn_complete"),
-          Stream.runCollect,
-          Effect.fork
-        )
-        yield* c.runTurn(session.id, text)
+        const turn = yield* watchEchoTurn(c, 30)
         yield* Effect.sleep("10 millis")
         // The next connection gets stuck exactly at `point`: drop it there, then let it through.
         yield* gateway.faults.stall(point)
@@ -352,7 +336,7 @@ describe("GatewayClient reconnect policy at exact points", () => {
         else assert.strictEqual(state, "Connected")
         yield* stuck[0]!.drop(1011)
         yield* gateway.faults.clear
-        yield* expectWholeEchoTurn(gateway, session.id, Chunk.toReadonlyArray(yield* Fiber.join(seen)), text)
+        yield* expectWholeEchoTurn(gateway, turn)
       })
     )
   }

@@ -10,7 +10,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { expectWholeEchoTurn, inMemory } from "./harness.js"
+import { expectWholeEchoTurn, inMemory, watchEchoTurn } from "./harness.js"
 
 const counted = (ctx: { readonly task: { readonly meta: object } }) => {
   const meta = ctx.task.meta as { property?: boolean; cases?: number }
@@ -119,22 +119,13 @@ describe("client properties", () => {
             Schedule.tapOutput(() => Effect.sync(() => attempts.push(performance.now())))
           )
         })
-        const session = yield* c.createSession("echo")
-        yield* c.joinSession(session.id)
-        const text = Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ")
-        const seen = yield* c.sessionEvents(session.id).pipe(
-          Stream.takeUntil((item) => item.type === "turn_complete"),
-          Stream.runCollect,
-          Effect.timeout("10 seconds"),
-          Effect.fork
-        )
-        yield* c.runTurn(session.id, text)
+        const turn = yield* watchEchoTurn(c, 40)
         for (const drop of drops) {
           yield* Effect.sleep(`${drop.afterMs} millis`)
           const [control] = yield* gateway.connections
           if (control !== undefined) yield* control.drop(drop.code)
         }
-        yield* expectWholeEchoTurn(gateway, session.id, Chunk.toReadonlyArray(yield* Fiber.join(seen)), text)
+        yield* expectWholeEchoTurn(gateway, turn)
         assert.isAtLeast((yield* c.ping.pipe(Effect.timeout("5 seconds"))).latencyMs, 0)
         // Reconnect attempts follow the schedule: never closer together than its 3 ms spacing.
         assert.isAtMost(attempts.length, drops.length * 3 + 3, "no reconnect storm")

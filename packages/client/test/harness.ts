@@ -4,9 +4,13 @@
  */
 import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
 import { assert } from "@effect/vitest"
+import type * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import WebSocket from "ws"
 import * as GatewayClient from "../src/GatewayClient.js"
 import type { GatewayError } from "../src/GatewayError.js"
@@ -64,26 +68,45 @@ export const overStandardWebSocket = overSocket(
 
 export const harnesses = [inMemory, overWs, overStandardWebSocket] as const
 
+/** An echo turn being watched: what the session stream delivers, collected until `turn_complete`. */
+export interface WatchedTurn {
+  readonly sessionId: string
+  readonly text: string
+  readonly items: Fiber.RuntimeFiber<Chunk.Chunk<GatewayClient.SessionItem>, GatewayError | Cause.TimeoutException>
+}
+
+/** Creates and joins an echo session, starts watching its stream, then runs a turn of `words` words. */
+export const watchEchoTurn = (client: GatewayClient.GatewayClient, words: number) =>
+  Effect.gen(function* () {
+    const session = yield* client.createSession("echo")
+    yield* client.joinSession(session.id)
+    const text = Array.from({ length: words }, (_, i) => `w${i}`).join(" ")
+    const items = yield* client.sessionEvents(session.id).pipe(
+      Stream.takeUntil((item) => item.type === "turn_complete"),
+      Stream.runCollect,
+      Effect.timeout("10 seconds"),
+      Effect.fork
+    )
+    yield* client.runTurn(session.id, text)
+    return { sessionId: session.id, text, items } satisfies WatchedTurn
+  })
+
 /**
- * What a session stream must hold after an echo turn, whatever happened to the connection: no gap,
- * every event of the log once and in order from the turn's `turn_started` through its
+ * What the session stream must hold once the turn is over, whatever happened to the connection: no
+ * gap, every event of the log once and in order from the turn's `turn_started` through its
  * `turn_complete`, and the whole echoed text.
  */
-export const expectWholeEchoTurn = (
-  gateway: Gateway.Gateway,
-  sessionId: string,
-  items: ReadonlyArray<GatewayClient.SessionItem>,
-  text: string
-) =>
+export const expectWholeEchoTurn = (gateway: Gateway.Gateway, turn: WatchedTurn) =>
   Effect.gen(function* () {
+    const items = Chunk.toReadonlyArray(yield* Fiber.join(turn.items))
     const seqs = items.map((item) => (item.type === "gap" ? -1 : item.seq))
     assert.notInclude(seqs, -1, "no gap: the log retains everything")
     assert.strictEqual(items[0]?.type, "turn_started")
-    const log = (yield* gateway.sessionLog(sessionId)).map((e) => e.seq)
+    const log = (yield* gateway.sessionLog(turn.sessionId)).map((e) => e.seq)
     assert.deepStrictEqual(
       seqs,
       log.filter((seq) => seq >= seqs[0]! && seq <= seqs[seqs.length - 1]!)
     )
     const last = items[items.length - 1]!
-    assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${text}`)
+    assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${turn.text}`)
   })
