@@ -24,7 +24,7 @@ import * as Tracer from "effect/Tracer"
 import * as GatewayClient from "../src/GatewayClient.js"
 import type { GatewayError } from "../src/GatewayError.js"
 import * as Transport from "../src/Transport.js"
-import { expectWholeEchoTurn, harnesses, inMemory, overWs, watchEchoTurn } from "./harness.js"
+import { expectWholeEchoTurn, harnesses, inMemory, overWs, watchEchoTurn, watchStates } from "./harness.js"
 
 const alice = {
   token: "alice-secret-token",
@@ -270,7 +270,7 @@ describe("GatewayClient reconnect policy", () => {
       const states = yield* c.state.changes.pipe(Stream.take(4), Stream.runCollect, Effect.fork)
       yield* Effect.sleep("10 millis")
       yield* gateway.shutdown("maintenance", 40)
-      const seen = Chunk.toReadonlyArray(yield* Fiber.join(states))
+      const seen = yield* Fiber.join(states)
       assert.deepStrictEqual(
         seen.map((s) => s._tag),
         ["Connected", "Reconnecting", "Connecting", "Connected"]
@@ -499,19 +499,8 @@ describe("GatewayClient timeouts", () => {
       const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
       const c = yield* client({ silenceTimeout: "300 millis", reconnectSchedule: Schedule.spaced("10 millis") })
       const [first] = yield* gateway.connections
-      const states = yield* c.state.changes.pipe(
-        Stream.map((s) => s._tag),
-        Stream.changes,
-        Stream.take(4),
-        Stream.runCollect,
-        Effect.fork
-      )
-      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(states)), [
-        "Connected",
-        "Reconnecting",
-        "Connecting",
-        "Connected"
-      ])
+      const states = yield* watchStates(c, 4)
+      assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
       const [second] = yield* gateway.connections
       assert.notStrictEqual(second!.id, first!.id)
     })
@@ -538,22 +527,11 @@ describe("GatewayClient and oversized frames", () => {
     Effect.gen(function* () {
       const { client, gateway } = yield* overWs.setup()
       const c = yield* client({ maxMessageBytes: 4096, reconnectSchedule: Schedule.spaced("5 millis") })
-      const states = yield* c.state.changes.pipe(
-        Stream.map((s) => s._tag),
-        Stream.changes,
-        Stream.take(4),
-        Stream.runCollect,
-        Effect.fork
-      )
+      const states = yield* watchStates(c, 4)
       yield* Effect.sleep("10 millis")
       const [control] = yield* gateway.connections
       yield* control!.sendRaw(JSON.stringify({ type: "future_event", blob: "x".repeat(10_000) }))
-      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(states)), [
-        "Connected",
-        "Reconnecting",
-        "Connecting",
-        "Connected"
-      ])
+      assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
       assert.isAtLeast((yield* c.ping).latencyMs, 0)
     })
   )

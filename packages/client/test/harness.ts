@@ -110,3 +110,14 @@ export const expectWholeEchoTurn = (gateway: Gateway.Gateway, turn: WatchedTurn)
     const last = items[items.length - 1]!
     assert.strictEqual(last.type === "turn_complete" && last.finalText, `Echo: ${turn.text}`)
   })
+
+/** Collects the next `count` distinct connection states (tags), current one first. */
+export const watchStates = (client: GatewayClient.GatewayClient, count: number) =>
+  client.state.changes.pipe(
+    Stream.map((state) => state._tag),
+    Stream.changes,
+    Stream.take(count),
+    Stream.runCollect,
+    Effect.map(Chunk.toReadonlyArray),
+    Effect.fork
+  )
