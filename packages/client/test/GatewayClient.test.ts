@@ -270,7 +270,7 @@ describe("GatewayClient reconnect policy", () => {
       const states = yield* c.state.changes.pipe(Stream.take(4), Stream.runCollect, Effect.fork)
       yield* Effect.sleep("10 millis")
       yield* gateway.shutdown("maintenance", 40)
-      const seen = yield* Fiber.join(states)
+      const seen = Chunk.toReadonlyArray(yield* Fiber.join(states))
       assert.deepStrictEqual(
         seen.map((s) => s._tag),
         ["Connected", "Reconnecting", "Connecting", "Connected"]
