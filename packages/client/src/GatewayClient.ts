@@ -15,13 +15,13 @@
 import { type ClientMessage, Codec, Correlation, ServerEvent, type Shapes } from "@diminuendo/protocol"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -31,6 +31,7 @@ import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as Tracer from "effect/Tracer"
 import { GatewayError } from "./GatewayError.js"
 import * as Broadcast from "./internal/broadcast.js"
 import * as Sequencer from "./internal/sequencer.js"
@@ -223,7 +224,9 @@ const idempotent: ReadonlySet<ClientMessage.Type> = new Set<ClientMessage.Type>(
 interface Pending {
   readonly key: number
   message: ClientMessage.ClientMessage
-  readonly deferred: Deferred.Deferred<ServerEvent.ServerEvent, GatewayError>
+  /** The waiting caller, once it waits; until then a settlement is kept in `outcome`. */
+  resume: ((exit: Exit.Exit<ServerEvent.ServerEvent, GatewayError>) => void) | undefined
+  outcome: Exit.Exit<ServerEvent.ServerEvent, GatewayError> | undefined
   /** The reply types that settle it (the request's replies, or its effect event). */
   readonly accepts: ReadonlyArray<string>
   /** Set for fire-and-forget requests confirmed by a session event. */
@@ -260,6 +263,31 @@ const serverError = (event: ServerEvent.ErrorEvent, requestType: string) =>
     code: event.code,
     requestType
   })
+
+const nativeTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/**
+ * Runs a request in a span named after its type, as a child of the caller's span. Under Effect's
+ * built-in tracer nothing can read a span that no code runs inside, and making one costs more than
+ * a loopback round trip, so spans are made only when a tracer is installed (OpenTelemetry, DevTools,
+ * `Effect.withTracer`).
+ */
+const traced = <A, E, R>(self: Effect.Effect<A, E, R>, message: ClientMessage.ClientMessage) =>
+  Effect.tracerWith((tracer) =>
+    tracer === nativeTracer
+      ? self
+      : Effect.useSpan(
+          `GatewayClient.${message.type}`,
+          {
+            captureStackTrace: false,
+            attributes: {
+              "diminuendo.type": message.type,
+              ...("sessionId" in message ? { "diminuendo.session_id": message.sessionId } : {})
+            }
+          },
+          () => self
+        )
+  )
 
 /**
  * Builds the client and connects (the first attempt's failure is this Effect's failure). Closing
@@ -337,13 +365,22 @@ export const make = (
       return undefined
     }
 
-    const settle = (p: Pending, event: ServerEvent.ServerEvent) => {
+    /** Removes a request and hands its outcome to the caller. */
+    const complete = (p: Pending, exit: Exit.Exit<ServerEvent.ServerEvent, GatewayError>) => {
       pending.delete(p.key)
-      Deferred.unsafeDone(
-        p.deferred,
-        event.type === "error" ? Exit.fail(serverError(event, p.message.type)) : Exit.succeed(event)
-      )
+      if (p.resume !== undefined) p.resume(exit)
+      else p.outcome = exit
     }
+    const settle = (p: Pending, event: ServerEvent.ServerEvent) =>
+      complete(p, event.type === "error" ? Exit.fail(serverError(event, p.message.type)) : Exit.succeed(event))
+
+    /** Waits for `p` to be settled; interrupting the wait withdraws the request. */
+    const outcomeOf = (p: Pending) =>
+      Effect.async<ServerEvent.ServerEvent, GatewayError>((resume) => {
+        if (p.outcome !== undefined) return resume(p.outcome)
+        p.resume = resume
+        return Effect.sync(() => pending.delete(p.key))
+      })
 
     /** One fan-out per session, so a session's subscribers see only its items (no filtering of all). */
     const perSession = new Map<string, Broadcast.Broadcast<SessionItem>>()
@@ -417,15 +454,17 @@ export const make = (
       return undefined
     }
 
-    const onFrames = (conn: Live) => (frames: ReadonlyArray<string>) => {
-      conn.lastFrameAt = clock.unsafeCurrentTimeMillis()
-      let effects: Array<Effect.Effect<void>> | undefined
-      for (const frame of frames) {
-        const effect = onFrame(conn, frame)
-        if (effect !== undefined) (effects ??= []).push(effect)
+    const onFrames =
+      (conn: Live): Transport.FrameHandler =>
+      (frames) => {
+        conn.lastFrameAt = clock.unsafeCurrentTimeMillis()
+        let effects: Array<Effect.Effect<void>> | undefined
+        for (const frame of frames) {
+          const effect = onFrame(conn, frame)
+          if (effect !== undefined) (effects ??= []).push(effect)
+        }
+        return effects === undefined ? undefined : Effect.all(effects, { discard: true })
       }
-      return effects === undefined ? Effect.void : Effect.all(effects, { discard: true })
-    }
 
     // ----- outbound ----------------------------------------------------------------------------
 
@@ -477,12 +516,12 @@ export const make = (
           return Effect.fail(
             new GatewayError({ reason: "NotConnected", message: "the client is closed", requestType: message.type })
           )
-        const deferred = Deferred.unsafeMake<ServerEvent.ServerEvent, GatewayError>(FiberId.none)
         const key = ++keyCounter
         const entry: Pending = {
           key,
           message,
-          deferred,
+          resume: undefined,
+          outcome: undefined,
           accepts: Correlation.replyTypes[message.type] as ReadonlyArray<string>,
           ...(effect === undefined ? {} : { effect }),
           epoch: -1,
@@ -499,19 +538,8 @@ export const make = (
                 // A failed write means the connection is going: the loss handling settles the entry.
                 return Effect.ignore(sendMessage(conn, entry.message))
               })
-        return Effect.zipRight(send, Deferred.await(deferred)).pipe(
-          Effect.ensuring(Effect.sync(() => pending.delete(key)))
-        )
-      }).pipe(
-        Effect.withSpan(`GatewayClient.${message.type}`, {
-          // A captured stack trace per request costs more than the whole round trip.
-          captureStackTrace: false,
-          attributes: {
-            "diminuendo.type": message.type,
-            ...("sessionId" in message ? { "diminuendo.session_id": message.sessionId } : {})
-          }
-        })
-      )
+        return Effect.zipRight(send, outcomeOf(entry))
+      }).pipe((self) => traced(self, message))
 
     const request = <T extends ClientMessage.Type>(message: ClientMessage.ByType<T>) =>
       exchange(message) as Effect.Effect<Correlation.ReplyOf<T>, GatewayError>
@@ -582,19 +610,19 @@ export const make = (
             })
           }
           if (secret === undefined) return (yield* Deferred.await(conn.unprompted)).identity
-          const deferred = yield* Deferred.make<ServerEvent.ServerEvent, GatewayError>()
           const message = withRequestId(conn, { type: "authenticate", token: Redacted.value(secret) })
-          const key = ++keyCounter
-          pending.set(key, {
-            key,
+          const entry: Pending = {
+            key: ++keyCounter,
             message,
-            deferred,
+            resume: undefined,
+            outcome: undefined,
             accepts: ["authenticated"],
             epoch: conn.epoch,
             deadline: Number.POSITIVE_INFINITY
-          })
-          yield* sendMessage(conn, message)
-          const reply = yield* Deferred.await(deferred).pipe(Effect.ensuring(Effect.sync(() => pending.delete(key))))
+          }
+          pending.set(entry.key, entry)
+          yield* sendMessage(conn, message).pipe(Effect.tapError(() => Effect.sync(() => pending.delete(entry.key))))
+          const reply = yield* outcomeOf(entry)
           return (reply as ServerEvent.Authenticated).identity
         })
         const closedEarly = Effect.flatMap(Fiber.join(reader), (info) =>
@@ -668,14 +696,17 @@ export const make = (
             p.epoch = -1
             return Effect.void
           }
-          pending.delete(p.key)
-          return Deferred.fail(
-            p.deferred,
-            new GatewayError({
-              reason: "ConnectionLost",
-              message: `the connection was lost (${reason}) after ${p.message.type} was sent; whether the gateway acted on it is unknown`,
-              requestType: p.message.type
-            })
+          return Effect.sync(() =>
+            complete(
+              p,
+              Exit.fail(
+                new GatewayError({
+                  reason: "ConnectionLost",
+                  message: `the connection was lost (${reason}) after ${p.message.type} was sent; whether the gateway acted on it is unknown`,
+                  requestType: p.message.type
+                })
+              )
+            )
           )
         },
         { discard: true }
@@ -764,8 +795,7 @@ export const make = (
       Effect.gen(function* () {
         closing = true
         for (const p of [...pending.values()]) {
-          pending.delete(p.key)
-          yield* Deferred.fail(p.deferred, new GatewayError({ reason, message, requestType: p.message.type }))
+          complete(p, Exit.fail(new GatewayError({ reason, message, requestType: p.message.type })))
         }
         yield* Deferred.fail(connected, new GatewayError({ reason: "NotConnected", message }))
       })
@@ -789,9 +819,8 @@ export const make = (
             if (p.deadline < next) next = p.deadline
             continue
           }
-          pending.delete(p.key)
-          Deferred.unsafeDone(
-            p.deferred,
+          complete(
+            p,
             Exit.fail(
               new GatewayError({
                 reason: "RequestTimeout",

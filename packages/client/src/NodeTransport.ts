@@ -5,11 +5,8 @@
  *
  * @since 0.1.0
  */
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import WebSocket from "ws"
 import * as GatewayClient from "./GatewayClient.js"
 import type { GatewayError } from "./GatewayError.js"
@@ -17,7 +14,8 @@ import * as Inbound from "./internal/inbound.js"
 import * as Transport from "./Transport.js"
 
 /**
- * Frames buffered from the socket before it is paused.
+ * Frames held (before the client reads, or while it runs an Effect a frame asked for) before the
+ * socket is paused; it is resumed once they are handed over.
  *
  * @since 0.1.0
  * @category constants
@@ -26,19 +24,23 @@ export const inboundHighWaterMark = 256
 
 const open = (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
-    // Frames, then one close marker: the order in which the socket saw them.
-    const inbound = yield* Queue.unbounded<Inbound.Item>()
-    const closed = yield* Deferred.make<Transport.CloseInfo>()
+    let ws: WebSocket | undefined
+    const inbound = Inbound.make({
+      highWaterMark: inboundHighWaterMark,
+      onFull: () => ws?.pause(),
+      onDrained: () => ws?.resume()
+    })
     const socket = yield* Effect.acquireRelease(
       Effect.async<WebSocket, Transport.TransportError>((resume) => {
-        const ws = new WebSocket(request.url, { maxPayload: request.maxMessageBytes })
+        const socket = new WebSocket(request.url, { maxPayload: request.maxMessageBytes })
+        ws = socket
         let settled = false
         const settle = (effect: Effect.Effect<WebSocket, Transport.TransportError>) => {
           if (settled) return
           settled = true
           resume(effect)
         }
-        ws.on("error", (cause) =>
+        socket.on("error", (cause) =>
           settle(
             Effect.fail(
               new Transport.TransportError({
@@ -49,7 +51,7 @@ const open = (request: Transport.OpenRequest) =>
             )
           )
         )
-        ws.once("unexpected-response", (_req, res) => {
+        socket.once("unexpected-response", (_req, res) => {
           settle(
             Effect.fail(
               new Transport.TransportError({
@@ -59,17 +61,17 @@ const open = (request: Transport.OpenRequest) =>
               })
             )
           )
-          ws.terminate()
+          socket.terminate()
         })
-        ws.once("open", () => settle(Effect.succeed(ws)))
-        ws.on("message", (data, isBinary) => {
-          inbound.unsafeOffer(isBinary ? `\u0000binary frame of ${(data as Buffer).length} bytes` : data.toString())
-          if (Option.getOrElse(inbound.unsafeSize(), () => 0) >= inboundHighWaterMark) ws.pause()
+        socket.once("open", () => settle(Effect.succeed(socket)))
+        socket.on("message", (data, isBinary) =>
+          inbound.frame(isBinary ? `\u0000binary frame of ${(data as Buffer).length} bytes` : data.toString())
+        )
+        socket.once("close", (code, reason) => {
+          inbound.close({ code, reason: reason.toString() })
+          settle(Effect.fail(Inbound.closedDuringHandshake(request.url, code)))
         })
-        ws.once("close", (code, reason) => {
-          settle(Effect.fail(Inbound.onClose(inbound, closed, request.url, { code, reason: reason.toString() })))
-        })
-        return Effect.sync(() => ws.terminate())
+        return Effect.sync(() => socket.terminate())
       }),
       (ws) =>
         Effect.async<void>((resume) => {
@@ -95,12 +97,7 @@ const open = (request: Transport.OpenRequest) =>
           socket.send(frame)
           return Effect.void
         }),
-      run: (onFrames) =>
-        Inbound.run(inbound, onFrames, () => {
-          if (socket.isPaused && Option.getOrElse(inbound.unsafeSize(), () => 0) < inboundHighWaterMark / 2) {
-            socket.resume()
-          }
-        }),
+      run: inbound.run,
       close: (code, reason) =>
         Effect.sync(() => {
           if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)

@@ -43,6 +43,16 @@ export class TransportError extends Data.TaggedError("TransportError")<{
 }> {}
 
 /**
+ * Receives a connection's frames. It runs synchronously (on a socket, from the socket's callback,
+ * so a reply meets its caller without a hop through another fiber) and returns `undefined`, or an
+ * Effect for work that must finish before the next frames are handed over.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FrameHandler = (frames: ReadonlyArray<string>) => Effect.Effect<void> | undefined
+
+/**
  * One open connection.
  *
  * @since 0.1.0
@@ -52,12 +62,13 @@ export interface Connection {
   /** Sends one text frame. Fails with `Closed` once the connection is closed. */
   readonly send: (frame: string) => Effect.Effect<void, TransportError>
   /**
-   * Hands incoming text frames to `onFrames`, in order, in batches of what has arrived (at least
-   * one frame per call). The next batch is not taken until the handler's Effect completes, so
+   * Hands incoming text frames to `handler`, in order, as they arrive (batched where several are
+   * waiting). Frames that arrived before `run` are handed over first. While an Effect the handler
+   * returned runs, further frames are held (and the socket paused, where it can be), so
    * backpressure reaches the socket. Completes with how the connection closed, after every frame
-   * received before the close was handed over.
+   * received before the close was handed over. Call it once per connection.
    */
-  readonly run: (onFrames: (frames: ReadonlyArray<string>) => Effect.Effect<void>) => Effect.Effect<CloseInfo>
+  readonly run: (handler: FrameHandler) => Effect.Effect<CloseInfo>
   /** Closes with a close code and reason (a clean close). */
   readonly close: (code: number, reason: string) => Effect.Effect<void>
 }

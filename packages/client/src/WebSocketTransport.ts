@@ -9,7 +9,6 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import * as GatewayClient from "./GatewayClient.js"
 import type { GatewayError } from "./GatewayError.js"
 import * as Inbound from "./internal/inbound.js"
@@ -34,13 +33,30 @@ export interface WebSocketLike {
  */
 export type WebSocketConstructor = new (url: string) => WebSocketLike
 
+/**
+ * Frames held (before the client reads, or while it runs an Effect a frame asked for) before the
+ * connection is dropped with close code 4008: the WebSocket API cannot pause a socket. The client
+ * reconnects and resumes its sessions from the last event it delivered.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const inboundBacklogLimit = 16_384
+
 const OPEN = 1
 const CLOSED = 3
 
 const open = (construct: WebSocketConstructor) => (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
-    const inbound = yield* Queue.unbounded<Inbound.Item>()
     const closed = yield* Deferred.make<Transport.CloseInfo>()
+    let ws: WebSocketLike | undefined
+    const inbound = Inbound.make({
+      highWaterMark: inboundBacklogLimit,
+      // The WebSocket API cannot pause a socket: a client this far behind drops the connection,
+      // and the reconnect resumes its sessions from the last event it delivered.
+      onFull: () => ws?.close(4008, "client inbound backlog full"),
+      onDrained: () => {}
+    })
     const socket = yield* Effect.acquireRelease(
       Effect.async<WebSocketLike, Transport.TransportError>((resume) => {
         let settled = false
@@ -50,9 +66,9 @@ const open = (construct: WebSocketConstructor) => (request: Transport.OpenReques
             resume(effect)
           }
         }
-        let ws: WebSocketLike
+        let socket: WebSocketLike
         try {
-          ws = new construct(request.url)
+          socket = ws = new construct(request.url)
         } catch (cause) {
           settle(
             Effect.fail(
@@ -65,23 +81,24 @@ const open = (construct: WebSocketConstructor) => (request: Transport.OpenReques
           )
           return
         }
-        ws.addEventListener("open", () => settle(Effect.succeed(ws)))
-        ws.addEventListener("error", () =>
+        socket.addEventListener("open", () => settle(Effect.succeed(socket)))
+        socket.addEventListener("error", () =>
           settle(
             Effect.fail(
               new Transport.TransportError({ reason: "OpenFailed", message: `cannot connect to ${request.url}` })
             )
           )
         )
-        ws.addEventListener("message", (event: { data: unknown }) => {
-          inbound.unsafeOffer(typeof event.data === "string" ? event.data : "\u0000binary frame")
+        socket.addEventListener("message", (event: { data: unknown }) =>
+          inbound.frame(typeof event.data === "string" ? event.data : "\u0000binary frame")
+        )
+        socket.addEventListener("close", (event: { code: number; reason: string }) => {
+          const info = { code: event.code, reason: event.reason ?? "" }
+          inbound.close(info)
+          Deferred.unsafeDone(closed, Effect.succeed(info))
+          settle(Effect.fail(Inbound.closedDuringHandshake(request.url, event.code)))
         })
-        ws.addEventListener("close", (event: { code: number; reason: string }) => {
-          settle(
-            Effect.fail(Inbound.onClose(inbound, closed, request.url, { code: event.code, reason: event.reason ?? "" }))
-          )
-        })
-        return Effect.sync(() => ws.close())
+        return Effect.sync(() => socket.close())
       }),
       (ws) =>
         Effect.suspend(() => {
@@ -99,7 +116,7 @@ const open = (construct: WebSocketConstructor) => (request: Transport.OpenReques
           socket.send(frame)
           return Effect.void
         }),
-      run: (onFrames) => Inbound.run(inbound, onFrames),
+      run: inbound.run,
       close: (code, reason) =>
         Effect.sync(() => {
           if (socket.readyState === OPEN) socket.close(code, reason)

@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -554,7 +555,7 @@ describe("GatewayClient observability", () => {
         const { client } = yield* inMemory.setup()
         const c = yield* client()
         const session = yield* c.createSession("echo")
-        yield* c.readFile(session.id, "nope").pipe(Effect.ignore)
+        yield* c.readFile(session.id, "nope").pipe(Effect.ignore, Effect.withSpan("caller"))
       }).pipe(Effect.withTracer(recording))
       const byName = new Map(spans.map((span) => [span.name, span]))
       assert.isTrue(byName.has("GatewayClient.create_session"))
@@ -562,6 +563,8 @@ describe("GatewayClient observability", () => {
       assert.strictEqual(read.attributes.get("diminuendo.type"), "read_file")
       assert.match(String(read.attributes.get("diminuendo.session_id")), /^sess-/)
       assert.strictEqual(read.status._tag, "Ended")
+      // A child of the caller's span, so it lands in the caller's trace.
+      assert.strictEqual(Option.getOrThrow(read.parent).spanId, byName.get("caller")!.spanId)
     })
   )
 })

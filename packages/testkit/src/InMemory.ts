@@ -71,12 +71,13 @@ export const connect = (
             ? Effect.fail(new Transport.TransportError({ reason: "Closed", message: "connection closed" }))
             : Effect.asVoid(Queue.offer(toGateway, frame))
         ),
-      run: (onFrames) =>
-        Effect.gen(function* () {
+      run: (handler) => {
+        const handOver = (frames: ReadonlyArray<string>) => handler(frames) ?? Effect.void
+        return Effect.gen(function* () {
           for (;;) {
             const ready = yield* Queue.takeUpTo(toClient, Transport.maxBatch)
             if (ready.length > 0) {
-              yield* onFrames(Chunk.toReadonlyArray(ready))
+              yield* handOver(Chunk.toReadonlyArray(ready))
               continue
             }
             // Nothing queued: wait for a frame or the close. Frames queued before the close are
@@ -86,14 +87,15 @@ export const connect = (
               Effect.as(Deferred.await(closed), Option.none<string>())
             )
             if (Option.isSome(next)) {
-              yield* onFrames([next.value])
+              yield* handOver([next.value])
               continue
             }
             const rest = yield* Queue.takeAll(toClient)
-            if (rest.length > 0) yield* onFrames(Chunk.toReadonlyArray(rest))
+            if (rest.length > 0) yield* handOver(Chunk.toReadonlyArray(rest))
             return yield* Deferred.await(closed)
           }
-        }),
+        })
+      },
       close: (code, reason) => closeWith({ code, reason })
     }
     return connection

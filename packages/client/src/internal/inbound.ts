@@ -1,54 +1,109 @@
 /**
- * The read loop shared by the socket transports: frames and then one close marker in a queue,
- * handed to the handler in batches.
+ * The inbound side shared by the socket transports. A frame is handed to the handler from the
+ * socket's own callback, synchronously, so a reply reaches its caller without waiting for another
+ * fiber to be scheduled. Frames are held in a backlog only before `run` starts and while an Effect
+ * returned by the handler runs; past `highWaterMark` held frames the transport is told (`onFull`:
+ * pause the socket, or drop the connection where it cannot pause) and, once the backlog is
+ * drained, `onDrained`.
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
 import * as Transport from "../Transport.js"
 
 /** @internal */
-export type Item = string | Transport.CloseInfo
+export interface Inbound {
+  /** A text frame from the socket. */
+  readonly frame: (frame: string) => void
+  /** The socket closed: after the frames already received. */
+  readonly close: (info: Transport.CloseInfo) => void
+  readonly run: Transport.Connection["run"]
+}
 
 /** @internal */
-export const run = (
-  inbound: Queue.Dequeue<Item>,
-  onFrames: (frames: ReadonlyArray<string>) => Effect.Effect<void>,
-  afterBatch: () => void = () => {}
-): Effect.Effect<Transport.CloseInfo> =>
-  Effect.gen(function* () {
-    for (;;) {
-      const batch = yield* Queue.takeBetween(inbound, 1, Transport.maxBatch)
-      const frames: Array<string> = []
-      let end: Transport.CloseInfo | undefined
-      for (const item of batch) {
-        if (typeof item === "string") frames.push(item)
-        else end = item
-      }
-      if (frames.length > 0) yield* onFrames(frames)
-      if (end !== undefined) return end
-      afterBatch()
-    }
-  })
+export const make = (options: {
+  readonly highWaterMark: number
+  readonly onFull: () => void
+  readonly onDrained: () => void
+}): Inbound => {
+  let handler: Transport.FrameHandler | undefined
+  let backlog: Array<string> = []
+  let closed: Transport.CloseInfo | undefined
+  let full = false
+  /** Set while `run` waits with nothing to do; the next frame or the close wakes it. */
+  let wake: ((work: Effect.Effect<Effect.Effect<void> | undefined>) => void) | undefined
 
-/**
- * Records a socket's close: after the frames already queued, and for whoever waits on `closed`.
- * Returns the error for a close that happens before the socket opened.
- *
- * @internal
- */
-export const onClose = (
-  inbound: Queue.Enqueue<Item>,
-  closed: Deferred.Deferred<Transport.CloseInfo>,
-  url: string,
-  info: Transport.CloseInfo
-): Transport.TransportError => {
-  inbound.unsafeOffer(info)
-  Deferred.unsafeDone(closed, Effect.succeed(info))
-  return new Transport.TransportError({
-    reason: "OpenFailed",
-    message: `${url} closed during the handshake (${info.code})`
-  })
+  const invoke = (h: Transport.FrameHandler, frames: ReadonlyArray<string>) => {
+    try {
+      return h(frames)
+    } catch (defect) {
+      return Effect.die(defect)
+    }
+  }
+
+  const wakeWith = (work: Effect.Effect<void> | undefined) => {
+    const resume = wake!
+    wake = undefined
+    resume(Effect.succeed(work))
+  }
+
+  const hold = (frame: string) => {
+    backlog.push(frame)
+    if (!full && backlog.length >= options.highWaterMark) {
+      full = true
+      options.onFull()
+    }
+  }
+
+  /** Hands the backlog over; returns the first Effect the handler asks to run. */
+  const drain = (h: Transport.FrameHandler): Effect.Effect<void> | undefined => {
+    while (backlog.length > 0) {
+      const batch = backlog.length <= Transport.maxBatch ? backlog : backlog.slice(0, Transport.maxBatch)
+      backlog = backlog.length <= Transport.maxBatch ? [] : backlog.slice(Transport.maxBatch)
+      const work = invoke(h, batch)
+      if (work !== undefined) return work
+    }
+    if (full) {
+      full = false
+      options.onDrained()
+    }
+    return undefined
+  }
+
+  const run: Transport.Connection["run"] = (h) => {
+    handler = h
+    const loop: Effect.Effect<Transport.CloseInfo> = Effect.suspend(() => {
+      const work = drain(h)
+      if (work !== undefined) return Effect.zipRight(work, loop)
+      if (closed !== undefined) return Effect.succeed(closed)
+      return Effect.flatMap(
+        Effect.async<Effect.Effect<void> | undefined>((resume) => {
+          wake = resume
+          return Effect.sync(() => {
+            wake = undefined
+            handler = undefined
+          })
+        }),
+        (next) => (next === undefined ? loop : Effect.zipRight(next, loop))
+      )
+    })
+    return loop
+  }
+
+  return {
+    frame: (frame) => {
+      if (wake === undefined || handler === undefined) return hold(frame)
+      const work = invoke(handler, [frame])
+      if (work !== undefined) wakeWith(work)
+    },
+    close: (info) => {
+      closed ??= info
+      if (wake !== undefined) wakeWith(undefined)
+    },
+    run
+  }
 }
+
+/** @internal The error for a socket that closes before it opened. */
+export const closedDuringHandshake = (url: string, code: number): Transport.TransportError =>
+  new Transport.TransportError({ reason: "OpenFailed", message: `${url} closed during the handshake (${code})` })

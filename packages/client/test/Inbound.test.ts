@@ -1,0 +1,123 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Inbound from "../src/internal/inbound.js"
+import * as Transport from "../src/Transport.js"
+
+const setup = (highWaterMark = 4) => {
+  const signals: Array<"full" | "drained"> = []
+  const inbound = Inbound.make({
+    highWaterMark,
+    onFull: () => signals.push("full"),
+    onDrained: () => signals.push("drained")
+  })
+  return { inbound, signals }
+}
+
+describe("inbound frames (socket transports)", () => {
+  it.live("frames that arrive before run are handed over first, in order, then the rest as they come", () =>
+    Effect.gen(function* () {
+      const { inbound } = setup(100)
+      const seen: Array<string> = []
+      const calls: Array<number> = []
+      inbound.frame("a")
+      inbound.frame("b")
+      const reader = yield* Effect.fork(
+        inbound.run((frames) => {
+          calls.push(frames.length)
+          seen.push(...frames)
+          return undefined
+        })
+      )
+      yield* Effect.yieldNow()
+      assert.deepStrictEqual(seen, ["a", "b"])
+      // Once the reader waits, a frame is handled inside the socket's callback, before it returns.
+      inbound.frame("c")
+      assert.deepStrictEqual(seen, ["a", "b", "c"])
+      inbound.close({ code: 1000, reason: "bye" })
+      assert.deepStrictEqual(yield* Fiber.join(reader), { code: 1000, reason: "bye" })
+      assert.deepStrictEqual(calls, [2, 1])
+    })
+  )
+
+  it.live("while an Effect a frame asked for runs, later frames wait, and the socket is paused past the bound", () =>
+    Effect.gen(function* () {
+      const { inbound, signals } = setup(3)
+      const gate = yield* Deferred.make<void>()
+      const seen: Array<string> = []
+      const reader = yield* Effect.fork(
+        inbound.run((frames) => {
+          seen.push(...frames)
+          return frames.includes("slow") ? Deferred.await(gate) : undefined
+        })
+      )
+      yield* Effect.yieldNow()
+      inbound.frame("slow")
+      for (const frame of ["1", "2", "3", "4"]) inbound.frame(frame)
+      assert.deepStrictEqual(seen, ["slow"])
+      assert.deepStrictEqual(signals, ["full"])
+      inbound.close({ code: 1006, reason: "" })
+      yield* Deferred.succeed(gate, undefined)
+      // The close comes after every frame received before it.
+      assert.deepStrictEqual(yield* Fiber.join(reader), { code: 1006, reason: "" })
+      assert.deepStrictEqual(seen, ["slow", "1", "2", "3", "4"])
+      assert.deepStrictEqual(signals, ["full", "drained"])
+    })
+  )
+
+  it.live(`a long backlog is handed over in batches of at most ${Transport.maxBatch}`, () =>
+    Effect.gen(function* () {
+      const { inbound } = setup(1_000_000)
+      const total = Transport.maxBatch * 2 + 7
+      for (let i = 0; i < total; i++) inbound.frame(String(i))
+      inbound.close({ code: 1000, reason: "" })
+      const sizes: Array<number> = []
+      const seen: Array<string> = []
+      yield* inbound.run((frames) => {
+        sizes.push(frames.length)
+        seen.push(...frames)
+        return undefined
+      })
+      assert.deepStrictEqual(sizes, [Transport.maxBatch, Transport.maxBatch, 7])
+      assert.deepStrictEqual(
+        seen,
+        Array.from({ length: total }, (_, i) => String(i))
+      )
+    })
+  )
+
+  it.live("a handler that throws ends run with that defect instead of escaping into the socket's callback", () =>
+    Effect.gen(function* () {
+      const { inbound } = setup()
+      const reader = yield* Effect.fork(
+        inbound.run(() => {
+          throw new Error("boom")
+        })
+      )
+      yield* Effect.yieldNow()
+      inbound.frame("x")
+      const exit = yield* Fiber.await(reader)
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+    })
+  )
+
+  it.live("an interrupted reader takes no more frames", () =>
+    Effect.gen(function* () {
+      const { inbound } = setup(100)
+      const seen: Array<string> = []
+      const reader = yield* Effect.fork(
+        inbound.run((frames) => {
+          seen.push(...frames)
+          return undefined
+        })
+      )
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(reader)
+      inbound.frame("late")
+      assert.deepStrictEqual(seen, [])
+    })
+  )
+})
