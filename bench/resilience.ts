@@ -3,7 +3,7 @@
  * to its baseline measured in the same run.
  */
 
-import { execFile, execFileSync, spawn } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
@@ -131,7 +131,6 @@ export const runRecovery = (drops: number) =>
  * next to importing `ws` and connecting.
  */
 export const runStartup = (rounds: number) => {
-  execFileSync("pnpm", ["build"], { cwd: path.join(here, ".."), stdio: "ignore" })
   return Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {

@@ -4,9 +4,10 @@
  * (a child process) in the same run.
  */
 
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import { GatewayClient, NodeTransport } from "@diminuendo/client"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
@@ -70,54 +71,91 @@ const clientRun = (url: string, frames: number): Promise<Run> =>
     ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
   )
 
-const latency = async (url: string, rounds: number) => {
-  const raw: Array<number> = []
-  await new Promise<void>((resolve) => {
-    const socket = new WebSocket(url)
-    let i = 0
+type RequestKind = "ping" | "read_file"
+
+const frameOf = (kind: RequestKind, i: number) =>
+  JSON.stringify(
+    kind === "ping"
+      ? { type: "ping", ts: i, requestId: `p${i}` }
+      : { type: "read_file", sessionId: "s-1", path: "a.ts", requestId: `p${i}` }
+  )
+
+/** A raw `ws` request/response loop: send, wait for the reply, `JSON.parse` it, next. */
+const rawRoundTrips = (socket: WebSocket, kind: RequestKind, count: number): Promise<Array<number>> =>
+  new Promise((resolve) => {
+    const out: Array<number> = []
     let sent = 0
     const next = () => {
       sent = performance.now()
-      socket.send(JSON.stringify({ type: "ping", ts: i, requestId: `p${i}` }))
+      socket.send(frameOf(kind, out.length))
     }
-    socket.on("message", (data) => {
-      const event = JSON.parse(data.toString())
-      if (event.type === "authenticated") next()
-      if (event.type === "pong") {
-        raw.push((performance.now() - sent) * 1000)
-        if (++i === rounds) {
-          socket.close()
-          resolve()
-        } else next()
-      }
-    })
+    const onMessage = (data: WebSocket.RawData) => {
+      JSON.parse(data.toString())
+      out.push((performance.now() - sent) * 1000)
+      if (out.length < count) return next()
+      socket.off("message", onMessage)
+      resolve(out)
+    }
+    socket.on("message", onMessage)
+    next()
   })
-  const ours = await Effect.runPromise(
+
+/**
+ * Round trips of `ping` and `read_file`, raw and through the client, each on its own connection
+ * opened once. Blocks of `block` requests alternate between the four loops, so the machine's noise
+ * hits them alike.
+ */
+const latency = async (url: string, rounds: number) => {
+  const socket = await new Promise<WebSocket>((resolve) => {
+    const ws = new WebSocket(url)
+    const onMessage = (data: WebSocket.RawData) => {
+      if (JSON.parse(data.toString()).type !== "authenticated") return
+      ws.off("message", onMessage)
+      resolve(ws)
+    }
+    ws.on("message", onMessage)
+  })
+  const block = Math.min(rounds, 250)
+  const samples = {
+    rawPing: [] as Array<number>,
+    rawReadFile: [] as Array<number>,
+    ping: [] as Array<number>,
+    readFile: [] as Array<number>
+  }
+  await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
         const client = yield* GatewayClient.make({ url, pingInterval: 0 })
-        const out: Array<number> = []
-        for (let i = 0; i < rounds; i++) {
-          const start = performance.now()
-          yield* client.readFile("s-1", "a.ts")
-          out.push((performance.now() - start) * 1000)
+        const timed = (effect: Effect.Effect<unknown, unknown>, count: number, into: Array<number>) =>
+          Effect.gen(function* () {
+            for (let i = 0; i < count; i++) {
+              const start = performance.now()
+              yield* effect
+              into.push((performance.now() - start) * 1000)
+            }
+          })
+        // Warm-up: the JIT compiles both paths before anything is recorded.
+        yield* Effect.promise(() => rawRoundTrips(socket, "read_file", block))
+        yield* timed(Effect.orDie(client.readFile("s-1", "a.ts")), block, [])
+        for (let done = 0; done < rounds; done += block) {
+          const n = Math.min(block, rounds - done)
+          samples.rawPing.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "ping", n))))
+          yield* timed(Effect.orDie(client.ping), n, samples.ping)
+          samples.rawReadFile.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "read_file", n))))
+          yield* timed(Effect.orDie(client.readFile("s-1", "a.ts")), n, samples.readFile)
         }
-        const pings: Array<number> = []
-        for (let i = 0; i < rounds; i++) {
-          const start = performance.now()
-          yield* client.ping
-          pings.push((performance.now() - start) * 1000)
-        }
-        return { readFile: out, ping: pings }
       })
     ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
   )
+  socket.close()
   const pct = (xs: Array<number>, p: number) =>
     [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!
+  const summary = (xs: Array<number>) => ({ p50: pct(xs, 0.5), p99: pct(xs, 0.99) })
   return {
-    raw: { p50: pct(raw, 0.5), p99: pct(raw, 0.99) },
-    ping: { p50: pct(ours.ping, 0.5), p99: pct(ours.ping, 0.99) },
-    readFile: { p50: pct(ours.readFile, 0.5), p99: pct(ours.readFile, 0.99) }
+    rawPing: summary(samples.rawPing),
+    ping: summary(samples.ping),
+    rawReadFile: summary(samples.rawReadFile),
+    readFile: summary(samples.readFile)
   }
 }
 
@@ -150,29 +188,21 @@ const inFlight = (url: string, count: number) =>
     ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
   )
 
-/** Heap per idle connected client: `count` clients held open at once. */
-const idleMemory = (url: string, count: number) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.gen(function* () {
-        global.gc?.()
-        const before = process.memoryUsage()
-        yield* Effect.forEach(Array.from({ length: count }), () => GatewayClient.make({ url, pingInterval: 0 }), {
-          concurrency: 50,
-          discard: true
-        })
-        yield* Effect.sleep("200 millis")
-        global.gc?.()
-        const after = process.memoryUsage()
-        return {
-          count,
-          heapPerClientKiB: (after.heapUsed - before.heapUsed) / count / 1024,
-          rssPerClientKiB: (after.rss - before.rss) / count / 1024,
-          gcExposed: global.gc !== undefined
-        }
-      })
-    ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
+interface IdleMemory {
+  readonly baseline: { readonly heapMiB: number; readonly rssMiB: number }
+  readonly one: { readonly heapKiB: number; readonly rssKiB: number }
+  readonly many: { readonly count: number; readonly heapKiBPerClient: number; readonly rssKiBPerClient: number }
+}
+
+/** Idle clients in a fresh process on the built packages (see idle-clients.mjs). */
+const idleMemory = async (url: string, count: number): Promise<IdleMemory> => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--expose-gc", path.join(here, "idle-clients.mjs"), url, String(count)],
+    { cwd: path.join(here, ".."), encoding: "utf8" }
   )
+  return JSON.parse(stdout.trim().split("\n").pop()!) as IdleMemory
+}
 
 export interface StreamingResult {
   readonly frames: number
@@ -182,7 +212,7 @@ export interface StreamingResult {
   readonly clientCpu: Measurement
   readonly latency: Awaited<ReturnType<typeof latency>>
   readonly inFlight: Awaited<ReturnType<typeof inFlight>>
-  readonly idle: Awaited<ReturnType<typeof idleMemory>>
+  readonly idle: IdleMemory
 }
 
 export const runStreamingBench = async (options: {
