@@ -527,18 +527,27 @@ export const make = (
           epoch: -1,
           deadline: clock.unsafeCurrentTimeMillis() + requestTimeoutMs
         }
-        pending.set(key, entry)
         const conn = live
-        const send =
-          conn === undefined
-            ? Effect.void
-            : Effect.suspend(() => {
-                entry.epoch = conn.epoch
-                entry.message = withRequestId(conn, message)
-                // A failed write means the connection is going: the loss handling settles the entry.
-                return Effect.ignore(sendMessage(conn, entry.message))
-              })
-        return Effect.zipRight(send, outcomeOf(entry))
+        const wire = conn === undefined ? message : withRequestId(conn, message)
+        // Encoding validates: a message the Schema rejects fails now, before anything is sent.
+        const encoded = codec.encode(wire)
+        if (Either.isLeft(encoded)) {
+          return Effect.fail(
+            new GatewayError({
+              reason: "ProtocolError",
+              message: encoded.left.message,
+              requestType: message.type,
+              cause: encoded.left
+            })
+          )
+        }
+        pending.set(key, entry)
+        // Parked without a connection: `resume` sends it once one is up.
+        if (conn === undefined) return outcomeOf(entry)
+        entry.epoch = conn.epoch
+        entry.message = wire
+        // A failed write means the connection is going: the loss handling settles the entry.
+        return Effect.zipRight(Effect.ignore(conn.connection.send(encoded.right)), outcomeOf(entry))
       }).pipe((self) => traced(self, message))
 
     const request = <T extends ClientMessage.Type>(message: ClientMessage.ByType<T>) =>
@@ -1007,10 +1016,11 @@ export const make = (
           }),
           (r) => r.events
         ),
-      ping: Effect.gen(function* () {
-        const start = yield* Clock.currentTimeMillis
-        yield* request<"ping">({ type: "ping", ts: start })
-        return { latencyMs: (yield* Clock.currentTimeMillis) - start }
+      ping: Effect.suspend(() => {
+        const start = clock.unsafeCurrentTimeMillis()
+        return Effect.map(request<"ping">({ type: "ping", ts: start }), () => ({
+          latencyMs: clock.unsafeCurrentTimeMillis() - start
+        }))
       }),
       listFiles: (sessionId, path, depth) =>
         Effect.map(

@@ -538,6 +538,22 @@ describe("GatewayClient and oversized frames", () => {
   )
 })
 
+describe("GatewayClient validates what it sends", () => {
+  it.scopedLive("a request the Schema rejects fails at once with ProtocolError, and nothing is sent", () =>
+    Effect.gen(function* () {
+      const { client } = yield* inMemory.setup()
+      const c = yield* client({ requestTimeout: "1 hour" })
+      const session = yield* c.createSession("echo")
+      const error = yield* Effect.flip(c.getHistory(session.id, undefined, 1.5)).pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(error.reason, "ProtocolError")
+      assert.strictEqual(error.requestType, "get_history")
+      assert.include(error.message, "get_history.limit")
+      // The connection is unaffected: the next request is answered.
+      assert.isTrue((yield* c.getHistory(session.id)).length >= 0)
+    })
+  )
+})
+
 describe("GatewayClient observability", () => {
   it.scopedLive("every request runs in a span named after its type, with the session id", () =>
     Effect.gen(function* () {
