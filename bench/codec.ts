@@ -12,6 +12,8 @@ import { z } from "zod"
 import { type Measurement, measure } from "./measure.js"
 
 const turn = (seq: number) => ({ sessionId: "sess-42", turnId: "turn-7", seq, ts: 1_732_000_000_000 + seq })
+// Session events outside a turn (file_changed) carry no turnId.
+const session = (seq: number) => ({ sessionId: "sess-42", seq, ts: 1_732_000_000_000 + seq })
 
 const meta = (i: number) => ({
   id: `session-${i}`,
@@ -48,7 +50,7 @@ export const makeFrames = (count: number): Array<string> => {
     else if (r < 95)
       event = { type: "usage_update", ...turn(i), inputTokens: 1200 + i, outputTokens: 300 + i, costUsd: 0.0125 }
     else if (r < 97)
-      event = { type: "file_changed", ...turn(i), path: "src/index.ts", change: "modified", iteration: 3 }
+      event = { type: "file_changed", ...session(i), path: "src/index.ts", change: "modified", iteration: 3 }
     else if (r < 98) event = { type: "heartbeat", ts: 1_732_000_000_000 + i }
     else if (r < 99) event = { type: "turn_started", ...turn(i), clientTurnId: `client-${i}` }
     else if (i % 1000 === 99) event = { type: "session_list", sessions: Array.from({ length: 200 }, (_, k) => meta(k)) }
@@ -62,6 +64,7 @@ export const makeFrames = (count: number): Array<string> => {
 
 const nat = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 const zTurn = { sessionId: z.string(), turnId: z.string(), seq: nat, ts: nat }
+const zSession = { sessionId: z.string(), seq: nat, ts: nat }
 const zMeta = z.object({
   id: z.string(),
   tenantId: z.string(),
@@ -97,7 +100,7 @@ const zodUnion = z.discriminatedUnion("type", [
   }),
   z.object({
     type: z.literal("file_changed"),
-    ...zTurn,
+    ...zSession,
     path: z.string(),
     change: z.string(),
     iteration: nat.optional()
@@ -110,6 +113,7 @@ const zodUnion = z.discriminatedUnion("type", [
 
 const tNat = T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const tTurn = { sessionId: T.String(), turnId: T.String(), seq: tNat, ts: tNat }
+const tSession = { sessionId: T.String(), seq: tNat, ts: tNat }
 const tMeta = T.Object({
   id: T.String(),
   tenantId: T.String(),
@@ -121,7 +125,7 @@ const tMeta = T.Object({
   updatedAt: tNat,
   lastActivityAt: T.Union([tNat, T.Null()])
 })
-const typeboxChecker = TypeCompiler.Compile(
+export const typeboxChecker = TypeCompiler.Compile(
   T.Union([
     T.Object({ type: T.Literal("text_delta"), ...tTurn, text: T.String() }),
     T.Object({ type: T.Literal("tool_call_start"), ...tTurn, toolCallId: T.String(), toolName: T.String() }),
@@ -152,7 +156,7 @@ const typeboxChecker = TypeCompiler.Compile(
     }),
     T.Object({
       type: T.Literal("file_changed"),
-      ...tTurn,
+      ...tSession,
       path: T.String(),
       change: T.String(),
       iteration: T.Optional(tNat)

@@ -80,6 +80,8 @@ export const compile = (ast: AST.AST, direction: Direction): Validator | undefin
           if (compiled === undefined) return undefined
           members.push(compiled)
         }
+        const generated = generateUnion(ast, members)
+        if (generated !== undefined) return generated
         return (u) => {
           for (let i = 0; i < members.length; i++) {
             const out = members[i]!(u)
@@ -90,6 +92,8 @@ export const compile = (ast: AST.AST, direction: Direction): Validator | undefin
       }
       case "TupleType": {
         if (ast.elements.length > 0 || ast.rest.length !== 1) return undefined
+        const generated = generateArray(ast.rest[0]!.type, go)
+        if (generated !== undefined) return generated
         const element = go(ast.rest[0]!.type)
         if (element === undefined) return undefined
         return (u) => {
@@ -225,6 +229,7 @@ const generateTypeLiteral = (
   if (!canGenerate || ast.indexSignatures.length > 0 || ast.propertySignatures.length === 0) return undefined
   const params: Array<string> = ["FAIL", "hasOwn", "OP", "getProto", "isArray"]
   const args: Array<unknown> = [FAIL, hasOwn, Object.prototype, Object.getPrototypeOf, Array.isArray]
+  const bind = binder(params, args)
   const keys = ast.propertySignatures.map((ps) => JSON.stringify(ps.name))
   // `plain`: `u` inherits from an Object.prototype that holds none of the declared names, so a
   // defined value read from `u` is its own. Otherwise every key is checked with hasOwnProperty,
@@ -246,24 +251,12 @@ const generateTypeLiteral = (
     if (typeof ps.name !== "string") return undefined
     const key = keys[i]!
     const check = (value: string, out: string): string | undefined => {
-      const type = ps.type
-      if (type._tag === "StringKeyword") return `if (typeof ${value} !== "string") return FAIL; ${out} = ${value};`
-      if (type._tag === "BooleanKeyword") return `if (typeof ${value} !== "boolean") return FAIL; ${out} = ${value};`
-      if (type._tag === "Literal") {
-        return `if (${value} !== ${type.literal === null ? "null" : JSON.stringify(type.literal)}) return FAIL; ${out} = ${value};`
-      }
-      const fast =
-        type._tag === "Refinement" && type.from._tag === "NumberKeyword" ? type.annotations[FastPredicateId] : undefined
-      if (fast !== undefined) {
-        params.push(`p${i}`)
-        args.push(fast)
-        return `if (!p${i}(${value})) return FAIL; ${out} = ${value};`
-      }
-      const validator = go(type)
+      const simple = simpleCheck(ps.type, value, bind)
+      if (simple !== undefined) return `if (!(${simple})) return FAIL; ${out} = ${value};`
+      const validator = go(ps.type)
       if (validator === undefined) return undefined
-      params.push(`v${i}`)
-      args.push(validator)
-      return `${out} = v${i}(${value}); if (${out} === FAIL) return FAIL; if (${out} !== ${value}) same = false;`
+      const v = bind(validator)
+      return `${out} = ${v}(${value}); if (${out} === FAIL) return FAIL; if (${out} !== ${value}) same = false;`
     }
     const body = check(`x${i}`, `o${i}`)
     if (body === undefined) return undefined
@@ -283,6 +276,106 @@ const generateTypeLiteral = (
     ...optional,
     "return out;"
   )
-  const source = `"use strict"; return function validate(u) {\n${lines.join("\n")}\n}`
-  return new Function(...params, source)(...args) as Validator
+  return generate(params, args, "validate", lines.join("\n"))
+}
+
+/** Makes a function from source; `params` name the values in `args` it closes over. */
+const generate = (params: Array<string>, args: Array<unknown>, name: string, body: string): Validator =>
+  new Function(...params, `"use strict"; return function ${name}(u) {\n${body}\n}`)(...args) as Validator
+
+/** Adds a value for generated code to close over; returns the name it goes by. */
+const binder =
+  (params: Array<string>, args: Array<unknown>) =>
+  (value: unknown): string => {
+    const name = `f${params.length}`
+    params.push(name)
+    args.push(value)
+    return name
+  }
+
+/**
+ * A boolean expression over `value` that holds exactly when `ast` accepts it and decodes it to
+ * itself: strings, numbers, booleans, literals, number refinements with a fast predicate, and
+ * unions of those (nullable fields, open enumerations). Inlined, these cost a comparison or two
+ * instead of calls through a generic union.
+ */
+const simpleCheck = (ast: AST.AST, value: string, bind: (value: unknown) => string): string | undefined => {
+  switch (ast._tag) {
+    case "StringKeyword":
+      return `typeof ${value} === "string"`
+    case "NumberKeyword":
+      return `typeof ${value} === "number"`
+    case "BooleanKeyword":
+      return `typeof ${value} === "boolean"`
+    case "Literal":
+      return ast.literal === null
+        ? `${value} === null`
+        : typeof ast.literal === "bigint"
+          ? undefined
+          : `${value} === ${JSON.stringify(ast.literal)}`
+    case "Refinement": {
+      const fast = ast.annotations[FastPredicateId]
+      return fast !== undefined && ast.from._tag === "NumberKeyword" ? `${bind(fast)}(${value})` : undefined
+    }
+    case "Union": {
+      // A string literal next to `string` (an open enumeration) adds nothing to the check.
+      const anyString = ast.types.some((member) => member._tag === "StringKeyword")
+      const parts: Array<string> = []
+      for (const member of ast.types) {
+        if (anyString && member._tag === "Literal" && typeof member.literal === "string") continue
+        const part = simpleCheck(member, value, bind)
+        if (part === undefined) return undefined
+        parts.push(`(${part})`)
+      }
+      return parts.join(" || ")
+    }
+    default:
+      return undefined
+  }
+}
+
+/** An array of `element`, as its own function, so the element's validator is called from one site. */
+const generateArray = (element: AST.AST, go: (ast: AST.AST) => Validator | undefined): Validator | undefined => {
+  if (!canGenerate) return undefined
+  const params: Array<string> = ["FAIL", "isArray"]
+  const args: Array<unknown> = [FAIL, Array.isArray]
+  const bind = binder(params, args)
+  const head = "if (!isArray(u)) return FAIL;"
+  const simple = simpleCheck(element, "x", bind)
+  if (simple !== undefined) {
+    return generate(
+      params,
+      args,
+      "validateArray",
+      `${head}\nfor (var i = 0; i < u.length; i++) { var x = u[i]; if (!(${simple})) return FAIL; }\nreturn u;`
+    )
+  }
+  const validator = go(element)
+  if (validator === undefined) return undefined
+  const v = bind(validator)
+  return generate(
+    params,
+    args,
+    "validateArray",
+    [
+      head,
+      // Every element decoded to itself: the array is its own decoded value.
+      "var out;",
+      `for (var i = 0; i < u.length; i++) { var x = u[i]; var item = ${v}(x); if (item === FAIL) return FAIL;`,
+      "if (item !== x && out === undefined) out = u.slice(0, i); if (out !== undefined) out.push(item); }",
+      "return out === undefined ? u : out;"
+    ].join("\n")
+  )
+}
+
+/** A union: a simple check when it is one, else its members tried in order, each from its own site. */
+const generateUnion = (ast: AST.Union, members: ReadonlyArray<Validator>): Validator | undefined => {
+  if (!canGenerate) return undefined
+  const params: Array<string> = ["FAIL"]
+  const args: Array<unknown> = [FAIL]
+  const bind = binder(params, args)
+  const simple = simpleCheck(ast, "u", bind)
+  if (simple !== undefined) return generate(params, args, "validateUnion", `return (${simple}) ? u : FAIL;`)
+  const tries = members.map((member) => `o = ${bind(member)}(u); if (o !== FAIL) return o;`)
+  return generate(params, args, "validateUnion", `var o;\n${tries.join("\n")}\nreturn FAIL;`)
 }
