@@ -4,12 +4,10 @@
  * TypeBox's compiled checker, each given the same frames.
  */
 import { Codec, ServerEvent } from "@diminuendo/protocol"
-import { Type as T } from "@sinclair/typebox"
-import { TypeCompiler } from "@sinclair/typebox/compiler"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { z } from "zod"
-import { type Measurement, measure } from "./measure.js"
+import { type Measurement, measure, summarize } from "./measure.js"
+import { typeboxChecker, zodUnion } from "./peers.js"
 
 const turn = (seq: number) => ({ sessionId: "sess-42", turnId: "turn-7", seq, ts: 1_732_000_000_000 + seq })
 // Session events outside a turn (file_changed) carry no turnId.
@@ -60,118 +58,15 @@ export const makeFrames = (count: number): Array<string> => {
   return frames
 }
 
-// ----- peers: zod 4 and TypeBox, for the types in the mix (others fall to a catch-all) -----
-
-const nat = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
-const zTurn = { sessionId: z.string(), turnId: z.string(), seq: nat, ts: nat }
-const zSession = { sessionId: z.string(), seq: nat, ts: nat }
-const zMeta = z.object({
-  id: z.string(),
-  tenantId: z.string(),
-  name: z.string().nullable(),
-  agentType: z.string(),
-  status: z.string(),
-  archived: z.boolean(),
-  createdAt: nat,
-  updatedAt: nat,
-  lastActivityAt: nat.nullable()
-})
-const zodUnion = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("text_delta"), ...zTurn, text: z.string() }),
-  z.object({ type: z.literal("tool_call_start"), ...zTurn, toolCallId: z.string(), toolName: z.string() }),
-  z.object({ type: z.literal("tool_call_delta"), ...zTurn, toolCallId: z.string(), delta: z.string() }),
-  z.object({ type: z.literal("tool_call"), ...zTurn, toolCallId: z.string(), toolName: z.string(), args: z.unknown() }),
-  z.object({
-    type: z.literal("tool_result"),
-    ...zTurn,
-    toolCallId: z.string(),
-    status: z.string(),
-    output: z.unknown()
-  }),
-  z.object({ type: z.literal("thinking_progress"), ...zTurn, text: z.string() }),
-  z.object({
-    type: z.literal("usage_update"),
-    ...zTurn,
-    inputTokens: nat,
-    outputTokens: nat,
-    cacheReadTokens: nat.optional(),
-    cacheWriteTokens: nat.optional(),
-    costUsd: z.number().nonnegative().optional()
-  }),
-  z.object({
-    type: z.literal("file_changed"),
-    ...zSession,
-    path: z.string(),
-    change: z.string(),
-    iteration: nat.optional()
-  }),
-  z.object({ type: z.literal("heartbeat"), ts: nat }),
-  z.object({ type: z.literal("turn_started"), ...zTurn, clientTurnId: z.string().optional() }),
-  z.object({ type: z.literal("turn_complete"), ...zTurn, finalText: z.string() }),
-  z.object({ type: z.literal("session_list"), sessions: z.array(zMeta), requestId: z.string().optional() })
-])
-
-const tNat = T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
-const tTurn = { sessionId: T.String(), turnId: T.String(), seq: tNat, ts: tNat }
-const tSession = { sessionId: T.String(), seq: tNat, ts: tNat }
-const tMeta = T.Object({
-  id: T.String(),
-  tenantId: T.String(),
-  name: T.Union([T.String(), T.Null()]),
-  agentType: T.String(),
-  status: T.String(),
-  archived: T.Boolean(),
-  createdAt: tNat,
-  updatedAt: tNat,
-  lastActivityAt: T.Union([tNat, T.Null()])
-})
-export const typeboxChecker = TypeCompiler.Compile(
-  T.Union([
-    T.Object({ type: T.Literal("text_delta"), ...tTurn, text: T.String() }),
-    T.Object({ type: T.Literal("tool_call_start"), ...tTurn, toolCallId: T.String(), toolName: T.String() }),
-    T.Object({ type: T.Literal("tool_call_delta"), ...tTurn, toolCallId: T.String(), delta: T.String() }),
-    T.Object({
-      type: T.Literal("tool_call"),
-      ...tTurn,
-      toolCallId: T.String(),
-      toolName: T.String(),
-      args: T.Unknown()
-    }),
-    T.Object({
-      type: T.Literal("tool_result"),
-      ...tTurn,
-      toolCallId: T.String(),
-      status: T.String(),
-      output: T.Unknown()
-    }),
-    T.Object({ type: T.Literal("thinking_progress"), ...tTurn, text: T.String() }),
-    T.Object({
-      type: T.Literal("usage_update"),
-      ...tTurn,
-      inputTokens: tNat,
-      outputTokens: tNat,
-      cacheReadTokens: T.Optional(tNat),
-      cacheWriteTokens: T.Optional(tNat),
-      costUsd: T.Optional(T.Number({ minimum: 0 }))
-    }),
-    T.Object({
-      type: T.Literal("file_changed"),
-      ...tSession,
-      path: T.String(),
-      change: T.String(),
-      iteration: T.Optional(tNat)
-    }),
-    T.Object({ type: T.Literal("heartbeat"), ts: tNat }),
-    T.Object({ type: T.Literal("turn_started"), ...tTurn, clientTurnId: T.Optional(T.String()) }),
-    T.Object({ type: T.Literal("turn_complete"), ...tTurn, finalText: T.String() }),
-    T.Object({ type: T.Literal("session_list"), sessions: T.Array(tMeta), requestId: T.Optional(T.String()) })
-  ])
-)
-
 export interface CodecBenchResult {
   readonly frames: number
   readonly bytes: number
-  readonly rows: ReadonlyArray<{ readonly name: string; readonly measurement: Measurement; readonly ratio: number }>
+  readonly rows: ReadonlyArray<{
+    readonly name: string
+    readonly measurement: Measurement
+    readonly ratio: number
+    readonly paired: Measurement
+  }>
 }
 
 export const runCodecBench = (options: { readonly frames: number; readonly rounds: number }): CodecBenchResult => {
@@ -233,7 +128,9 @@ export const runCodecBench = (options: { readonly frames: number; readonly round
     rows: contenders.map(([name], i) => ({
       name,
       measurement: measurements[i]!,
-      ratio: measurements[i]!.median / baseline
+      ratio: measurements[i]!.median / baseline,
+      // Within a round the contenders run back to back: the ratio there is less exposed to drift.
+      paired: summarize(measurements[i]!.samples.map((x, round) => x / measurements[0]!.samples[round]!))
     }))
   }
 }
