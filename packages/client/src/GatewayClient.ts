@@ -248,6 +248,8 @@ interface Live {
   /** From the gateway's `connected` event. */
   connectionId: string | undefined
   lastFrameAt: number
+  /** A clock read for `lastFrameAt` is queued. */
+  stamping: boolean
   nextPingAt: number
   /** The silence timeout has fired for this connection (it is being dropped). */
   silenced: boolean
@@ -389,11 +391,9 @@ export const make = (
       if (broadcast === undefined) perSession.set(sessionId, (broadcast = Broadcast.make<SessionItem>()))
       return broadcast
     }
-    const publishSession = (items: ReadonlyArray<SessionItem>) => {
-      for (const item of items) {
-        events.publish(item)
-        perSession.get(item.sessionId)?.publish(item)
-      }
+    const publishSession = (item: SessionItem) => {
+      events.publish(item)
+      perSession.get(item.sessionId)?.publish(item)
     }
 
     const deliverSession = (event: ServerEvent.SessionEvent | ServerEvent.Gap) => {
@@ -404,7 +404,8 @@ export const make = (
         events.publish(event)
         return
       }
-      publishSession(event.type === "gap" ? sequencer.gap(event) : sequencer.accept(event))
+      if (event.type === "gap") sequencer.gap(event, publishSession)
+      else sequencer.accept(event, publishSession)
     }
 
     /** Handles one frame synchronously; returns an Effect only for the rare work that needs one. */
@@ -436,7 +437,7 @@ export const make = (
         case "replay_complete": {
           events.publish(event)
           const sequencer = joined.get(event.sessionId)
-          if (sequencer !== undefined) publishSession(sequencer.settle())
+          if (sequencer !== undefined) sequencer.settle(publishSession)
           return undefined
         }
         case "gap":
@@ -457,7 +458,14 @@ export const make = (
     const onFrames =
       (conn: Live): Transport.FrameHandler =>
       (frames) => {
-        conn.lastFrameAt = clock.unsafeCurrentTimeMillis()
+        // One clock read per burst of frames (a socket read delivers many), taken right after it.
+        if (!conn.stamping) {
+          conn.stamping = true
+          queueMicrotask(() => {
+            conn.stamping = false
+            conn.lastFrameAt = clock.unsafeCurrentTimeMillis()
+          })
+        }
         let effects: Array<Effect.Effect<void>> | undefined
         for (const frame of frames) {
           const effect = onFrame(conn, frame)
@@ -605,6 +613,7 @@ export const make = (
           welcomed: false,
           connectionId: undefined,
           lastFrameAt: yield* Clock.currentTimeMillis,
+          stamping: false,
           nextPingAt: 0,
           silenced: false,
           shutdownDelayMs: undefined

@@ -9,17 +9,18 @@
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { GatewayError } from "../GatewayError.js"
 
-type Item<A> = { readonly _tag: "Value"; readonly value: A } | { readonly _tag: "Overflow" } | { readonly _tag: "End" }
-
 interface Subscriber<A> {
-  readonly queue: Queue.Queue<Item<A>>
+  /** What has arrived and not been read: at most `capacity` values. */
+  buffer: Array<A>
   readonly capacity: number
-  overflowed: boolean
+  /** Set once the stream is to end after its buffer: `None` at the end, `Some` for `SlowConsumer`. */
+  end: Option.Option<GatewayError> | undefined
+  /** The reader waiting for the next value, if it waits. */
+  wake: (() => void) | undefined
 }
 
 export interface Broadcast<A> {
@@ -31,60 +32,66 @@ export interface Broadcast<A> {
   readonly size: () => number
 }
 
+const notify = <A>(subscriber: Subscriber<A>) => {
+  const wake = subscriber.wake
+  if (wake !== undefined) {
+    subscriber.wake = undefined
+    wake()
+  }
+}
+
 export const make = <A>(): Broadcast<A> => {
   const subscribers = new Set<Subscriber<A>>()
   let ended = false
-  const offer = (subscriber: Subscriber<A>, item: Item<A>) => {
-    if (subscriber.overflowed) return
-    // One slot is kept for the overflow marker.
-    if (item._tag === "Value" && Option.getOrElse(subscriber.queue.unsafeSize(), () => 0) >= subscriber.capacity) {
-      subscriber.overflowed = true
-      subscriber.queue.unsafeOffer({ _tag: "Overflow" })
-      return
-    }
-    subscriber.queue.unsafeOffer(item)
-  }
   return {
     publish: (value) => {
-      for (const subscriber of subscribers) offer(subscriber, { _tag: "Value", value })
+      for (const subscriber of subscribers) {
+        if (subscriber.end !== undefined) continue
+        if (subscriber.buffer.length >= subscriber.capacity) {
+          subscriber.end = Option.some(
+            new GatewayError({
+              reason: "SlowConsumer",
+              message: `an event stream fell more than ${subscriber.capacity} events behind and was ended`
+            })
+          )
+        } else subscriber.buffer.push(value)
+        notify(subscriber)
+      }
     },
     end: () => {
       ended = true
-      for (const subscriber of subscribers) subscriber.queue.unsafeOffer({ _tag: "End" })
+      for (const subscriber of subscribers) {
+        subscriber.end ??= Option.none()
+        notify(subscriber)
+      }
     },
     size: () => subscribers.size,
     subscribeScoped: (capacity) =>
       Effect.gen(function* () {
-        const queue = yield* Effect.acquireRelease(Queue.bounded<Item<A>>(capacity + 2), Queue.shutdown)
-        const subscriber: Subscriber<A> = { queue, capacity, overflowed: false }
-        if (ended) queue.unsafeOffer({ _tag: "End" })
+        const subscriber: Subscriber<A> = {
+          buffer: [],
+          capacity,
+          end: ended ? Option.none() : undefined,
+          wake: undefined
+        }
         subscribers.add(subscriber)
         yield* Effect.addFinalizer(() => Effect.sync(() => subscribers.delete(subscriber)))
-        // Taken in chunks: one queue operation for everything that has arrived.
-        let end: Option.Option<GatewayError> | undefined
-        const pull = Effect.suspend(() =>
-          end !== undefined
-            ? Effect.fail(end)
-            : Effect.flatMap(Queue.takeBetween(queue, 1, capacity + 2), (items) => {
-                const values: Array<A> = []
-                for (const item of items) {
-                  if (item._tag === "Value") values.push(item.value)
-                  else {
-                    end =
-                      item._tag === "End"
-                        ? Option.none()
-                        : Option.some(
-                            new GatewayError({
-                              reason: "SlowConsumer",
-                              message: `an event stream fell more than ${capacity} events behind and was ended`
-                            })
-                          )
-                    break
-                  }
-                }
-                return values.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(values)) : Effect.fail(end!)
-              })
-        )
+        const waitForMore = Effect.async<void>((resume) => {
+          subscriber.wake = () => resume(Effect.void)
+          return Effect.sync(() => {
+            subscriber.wake = undefined
+          })
+        })
+        // Everything that has arrived, as one chunk: the buffer is handed over, not copied.
+        const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<GatewayError>> = Effect.suspend(() => {
+          if (subscriber.buffer.length > 0) {
+            const values = subscriber.buffer
+            subscriber.buffer = []
+            return Effect.succeed(Chunk.unsafeFromArray(values))
+          }
+          if (subscriber.end !== undefined) return Effect.fail(subscriber.end)
+          return Effect.zipRight(waitForMore, pull)
+        })
         return Stream.repeatEffectChunkOption(pull)
       })
   }

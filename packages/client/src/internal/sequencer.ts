@@ -10,14 +10,17 @@ import type { ServerEvent } from "@diminuendo/protocol"
 /** What the application receives for one session: its events, in order, and gaps. */
 export type SessionItem = ServerEvent.SessionEvent | ServerEvent.Gap
 
+/** Receives what a sequencer releases, in order. */
+export type Emit = (item: SessionItem) => void
+
 export interface Sequencer {
   /** The last `seq` delivered, if any: where a resume starts (`afterSeq`). */
   readonly lastSeq: () => number | undefined
-  readonly accept: (event: ServerEvent.SessionEvent) => ReadonlyArray<SessionItem>
+  readonly accept: (event: ServerEvent.SessionEvent, emit: Emit) => void
   /** A gap announced by the gateway. */
-  readonly gap: (gap: ServerEvent.Gap) => ReadonlyArray<SessionItem>
+  readonly gap: (gap: ServerEvent.Gap, emit: Emit) => void
   /** The replay after a (re)join has ended: a hole still open now will not fill. */
-  readonly settle: () => ReadonlyArray<SessionItem>
+  readonly settle: (emit: Emit) => void
   /** Events held back waiting for a hole to fill. */
   readonly held: () => number
   /** Sets where the log stands when nothing was delivered yet (`state_snapshot.lastSeq`). */
@@ -32,20 +35,20 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
   let last = start
   const pending = new Map<number, ServerEvent.SessionEvent>()
 
-  const flush = (out: Array<SessionItem>) => {
+  const flush = (emit: Emit) => {
     for (let next = pending.get(last! + 1); next !== undefined; next = pending.get(last! + 1)) {
       pending.delete(next.seq)
       last = next.seq
-      out.push(next)
+      emit(next)
     }
   }
 
-  const skipToEarliest = (out: Array<SessionItem>) => {
+  const skipToEarliest = (emit: Emit) => {
     if (pending.size === 0 || last === undefined) return
     const earliest = Math.min(...pending.keys())
-    out.push({ type: "gap", sessionId, fromSeq: last + 1, toSeq: earliest - 1 })
+    emit({ type: "gap", sessionId, fromSeq: last + 1, toSeq: earliest - 1 })
     last = earliest - 1
-    flush(out)
+    flush(emit)
   }
 
   return {
@@ -54,38 +57,32 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     baseline: (seq) => {
       if (last === undefined) last = seq
     },
-    accept: (event) => {
+    accept: (event, emit) => {
       if (last === undefined) {
         last = event.seq
-        return [event]
+        return emit(event)
       }
       // A stream snapshot marks a position (the latest event its text includes): not a new entry.
-      if (event.type === "stream_snapshot" && event.seq === last) return [event]
-      if (event.seq <= last || pending.has(event.seq)) return []
-      const out: Array<SessionItem> = []
+      if (event.type === "stream_snapshot" && event.seq === last) return emit(event)
+      if (event.seq <= last || pending.has(event.seq)) return
       if (event.seq === last + 1) {
         last = event.seq
-        out.push(event)
-        flush(out)
-        return out
+        emit(event)
+        if (pending.size > 0) flush(emit)
+        return
       }
       pending.set(event.seq, event)
-      while (pending.size > window) skipToEarliest(out)
-      return out
+      while (pending.size > window) skipToEarliest(emit)
     },
-    gap: (gap) => {
-      const out: Array<SessionItem> = []
-      if (last !== undefined && gap.toSeq <= last) return out
-      out.push(gap)
+    gap: (gap, emit) => {
+      if (last !== undefined && gap.toSeq <= last) return
+      emit(gap)
       last = gap.toSeq
       for (const seq of [...pending.keys()]) if (seq <= gap.toSeq) pending.delete(seq)
-      flush(out)
-      return out
+      flush(emit)
     },
-    settle: () => {
-      const out: Array<SessionItem> = []
-      while (pending.size > 0) skipToEarliest(out)
-      return out
+    settle: (emit) => {
+      while (pending.size > 0) skipToEarliest(emit)
     }
   }
 }
