@@ -357,7 +357,8 @@ export const make = (
       if (pending.size === 0) return undefined
       const id = Correlation.requestIdOf(event)
       if (conn.requestIds && id !== undefined) {
-        for (const p of pending.values()) if (p.message.requestId === id && p.epoch === conn.epoch) return p
+        const p = byRequestId.get(id)
+        if (p !== undefined && p.epoch === conn.epoch) return p
       }
       for (const p of pending.values()) {
         if (p.epoch !== conn.epoch) continue
@@ -378,9 +379,23 @@ export const make = (
       return undefined
     }
 
+    /** Requests by the `requestId` this client gave them (not `answer_question`'s, a question's id). */
+    const byRequestId = new Map<string, Pending>()
+    const ownRequestId = (p: Pending) => (p.message.type === "answer_question" ? undefined : p.message.requestId)
+    const track = (p: Pending) => {
+      pending.set(p.key, p)
+      const id = ownRequestId(p)
+      if (id !== undefined) byRequestId.set(id, p)
+    }
+    const forget = (p: Pending) => {
+      pending.delete(p.key)
+      const id = ownRequestId(p)
+      if (id !== undefined && byRequestId.get(id) === p) byRequestId.delete(id)
+    }
+
     /** Removes a request and hands its outcome to the caller. */
     const complete = (p: Pending, exit: Exit.Exit<ServerEvent.ServerEvent, GatewayError>) => {
-      pending.delete(p.key)
+      forget(p)
       if (p.resume !== undefined) p.resume(exit)
       else p.outcome = exit
     }
@@ -392,7 +407,7 @@ export const make = (
       Effect.async<ServerEvent.ServerEvent, GatewayError>((resume) => {
         if (p.outcome !== undefined) return resume(p.outcome)
         p.resume = resume
-        return Effect.sync(() => pending.delete(p.key))
+        return Effect.sync(() => forget(p))
       })
 
     /** One fan-out per session, so a session's subscribers see only its items (no filtering of all). */
@@ -560,11 +575,14 @@ export const make = (
             })
           )
         }
-        pending.set(key, entry)
         // Parked without a connection: `resume` sends it once one is up.
-        if (conn === undefined) return outcomeOf(entry)
+        if (conn === undefined) {
+          track(entry)
+          return outcomeOf(entry)
+        }
         entry.epoch = conn.epoch
         entry.message = wire
+        track(entry)
         // A failed write means the connection is going: the loss handling settles the entry.
         return Effect.zipRight(Effect.ignore(conn.connection.send(encoded.right)), outcomeOf(entry))
       }).pipe((self) => traced(self, message))
@@ -649,8 +667,8 @@ export const make = (
             epoch: conn.epoch,
             deadline: Number.POSITIVE_INFINITY
           }
-          pending.set(entry.key, entry)
-          yield* sendMessage(conn, message).pipe(Effect.tapError(() => Effect.sync(() => pending.delete(entry.key))))
+          track(entry)
+          yield* sendMessage(conn, message).pipe(Effect.tapError(() => Effect.sync(() => forget(entry))))
           const reply = yield* outcomeOf(entry)
           return (reply as ServerEvent.Authenticated).identity
         })
@@ -687,9 +705,15 @@ export const make = (
       Effect.gen(function* () {
         for (const p of pending.values()) {
           if (p.epoch !== -1) continue
-          const { requestId: _previous, ...rest } = p.message as ClientMessage.ClientMessage & { requestId?: string }
+          forget(p)
           p.epoch = conn.epoch
-          p.message = withRequestId(conn, rest as ClientMessage.ClientMessage)
+          // A fresh requestId for this connection (`answer_question`'s is the question's: kept).
+          if (ownRequestId(p) !== undefined) {
+            const { requestId: _previous, ...rest } = p.message as ClientMessage.ClientMessage & { requestId?: string }
+            p.message = rest as ClientMessage.ClientMessage
+          }
+          p.message = withRequestId(conn, p.message)
+          track(p)
           yield* Effect.ignore(sendMessage(conn, p.message))
         }
         yield* Effect.forEach(

@@ -14,6 +14,7 @@ import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -535,6 +536,98 @@ describe("GatewayClient and oversized frames", () => {
       assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
       assert.isAtLeast((yield* c.ping).latencyMs, 0)
     })
+  )
+})
+
+/**
+ * A transport that plays a gateway by hand: each connection answers the handshake (requestIds
+ * on), records what the client sends, and closes when the test says.
+ */
+const scriptedTransport = Effect.gen(function* () {
+  const connections: Array<{ readonly sent: Array<string>; readonly drop: Effect.Effect<void> }> = []
+  const opened = yield* Queue.unbounded<number>()
+  const transport = {
+    open: () =>
+      Effect.gen(function* () {
+        const closed = yield* Deferred.make<Transport.CloseInfo>()
+        const sent: Array<string> = []
+        connections.push({ sent, drop: Deferred.succeed(closed, { code: 1006, reason: "" }).pipe(Effect.asVoid) })
+        yield* Queue.offer(opened, connections.length)
+        let deliver: Transport.FrameHandler = () => undefined
+        const connection: Transport.Connection = {
+          send: (frame) =>
+            Effect.sync(() => {
+              sent.push(frame)
+              const message = JSON.parse(frame)
+              if (message.type !== "join_session") return
+              const session = {
+                id: message.sessionId,
+                tenantId: "t",
+                name: null,
+                agentType: "echo",
+                status: "ready",
+                archived: false,
+                createdAt: 1,
+                updatedAt: 1,
+                lastActivityAt: null
+              }
+              const snapshot = { type: "state_snapshot", sessionId: message.sessionId, session, currentTurn: null }
+              const rest = { recentHistory: [], subscriberCount: 1, sandbox: null, requestId: message.requestId }
+              queueMicrotask(() => deliver([JSON.stringify({ ...snapshot, ...rest })]))
+            }),
+          run: (handler) =>
+            Effect.zipRight(
+              Effect.sync(() =>
+                (deliver = handler)([
+                  JSON.stringify({
+                    type: "welcome",
+                    serverVersion: "t",
+                    protocolVersion: 1,
+                    requiresAuth: false,
+                    features: ["requestId"]
+                  }),
+                  JSON.stringify({ type: "authenticated", identity: { userId: "u", email: "u@t", tenantId: "t" } })
+                ])
+              ),
+              Deferred.await(closed)
+            ),
+          close: () => Effect.asVoid(Deferred.succeed(closed, { code: 1000, reason: "" }))
+        }
+        return connection
+      })
+  }
+  return { transport, connections, opened }
+})
+
+describe("GatewayClient requests parked while disconnected", () => {
+  it.scopedLive(
+    "are sent on the next connection: a fresh requestId for a request, answer_question keeps its question's id",
+    () =>
+      Effect.gen(function* () {
+        const { transport, connections, opened } = yield* scriptedTransport
+        const c = yield* GatewayClient.make({
+          url: "memory://scripted",
+          pingInterval: 0,
+          reconnectSchedule: Schedule.spaced("300 millis")
+        }).pipe(Effect.provideService(Transport.Transport, transport))
+        assert.strictEqual(yield* Queue.take(opened), 1)
+        yield* c.joinSession("sess-1")
+        yield* connections[0]!.drop
+        // Disconnected: both are parked until the reconnect, 300 ms later.
+        yield* Effect.sleep("50 millis")
+        yield* Effect.fork(c.answerQuestion("sess-1", "question-7", { q1: "yes" }))
+        yield* Effect.fork(c.readFile("sess-1", "a.ts"))
+        yield* Effect.sleep("50 millis")
+        assert.strictEqual(yield* Queue.take(opened), 2)
+        yield* Effect.sleep("50 millis")
+        const sent = connections[1]!.sent.map((frame) => JSON.parse(frame) as Record<string, unknown>)
+        const answer = sent.find((m) => m.type === "answer_question")!
+        const read = sent.find((m) => m.type === "read_file")!
+        assert.strictEqual(answer.requestId, "question-7")
+        assert.deepStrictEqual(answer.answers, { q1: "yes" })
+        assert.isString(read.requestId)
+        assert.notStrictEqual(read.requestId, "question-7")
+      })
   )
 })
 
