@@ -311,6 +311,49 @@ describe("GatewayClient reconnect policy", () => {
   )
 })
 
+describe("GatewayClient reconnect policy under TestClock (in memory)", () => {
+  /** Lets the fibers run without moving the clock, until `done` holds (bounded). */
+  const settle = (done: Effect.Effect<boolean>) =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 200 && !(yield* done); i++) yield* Effect.yieldNow()
+    })
+
+  it.scoped("server_shutdown: the reconnect happens at its delay, not a millisecond before", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const c = yield* client()
+      const connectionId = ((yield* c.state.get) as { connectionId: string }).connectionId
+      yield* gateway.shutdown("maintenance", 40)
+      yield* TestClock.adjust("39 millis")
+      const before = yield* c.state.get
+      assert.deepStrictEqual(before._tag === "Reconnecting" && [before.delayMs, before.reason], [40, "server shutdown"])
+      yield* TestClock.adjust("1 millis")
+      yield* settle(Effect.map(c.state.get, (state) => state._tag === "Connected"))
+      const after = yield* c.state.get
+      assert.isTrue(after._tag === "Connected" && after.connectionId !== connectionId)
+    })
+  )
+
+  it.scoped("drops mid-turn lose and duplicate nothing, with the agent and the backoff on virtual time", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ agentStepMs: 2, heartbeatIntervalMs: 0 })
+      const c = yield* client({ reconnectSchedule: Schedule.spaced("5 millis") })
+      const turn = yield* watchEchoTurn(c, 60)
+      for (const code of [undefined, 1011, undefined]) {
+        yield* TestClock.adjust("15 millis")
+        // Reconnected 5 ms after the previous drop: there is a connection to drop.
+        const [control] = yield* gateway.connections
+        assert.isDefined(control)
+        yield* control!.drop(code)
+      }
+      for (let i = 0; i < 200 && Option.isNone(yield* Fiber.poll(turn.items)); i++) {
+        yield* TestClock.adjust("5 millis")
+      }
+      yield* expectWholeEchoTurn(gateway, turn)
+    })
+  )
+})
+
 describe("GatewayClient reconnect policy at exact points", () => {
   const user = { token: "exact-token", identity: { userId: "u", email: "u@exact", tenantId: "t" } }
 
