@@ -32,89 +32,96 @@ const members = defs.ServerEvent!.anyOf!.map(resolve)
 /** The known event types; the union's last member is the catch-all for unknown types. */
 const known = members.filter((member) => member.properties?.type?.enum !== undefined)
 
-const typebox = (input: JsonSchema): TSchema => {
-  const schema = resolve(input)
-  if (schema.anyOf !== undefined) return T.Union(schema.anyOf.map(typebox))
-  if (schema.not !== undefined) return T.Not(typebox(schema.not))
-  if (schema.enum !== undefined) {
-    return schema.enum.length === 1 ? T.Literal(schema.enum[0]!) : T.Union(schema.enum.map((e) => T.Literal(e)))
-  }
-  const range = {
-    ...(schema.minimum === undefined ? {} : { minimum: schema.minimum }),
-    ...(schema.maximum === undefined ? {} : { maximum: schema.maximum })
-  }
-  switch (schema.type) {
-    case "string":
-      return T.String()
-    case "integer":
-      return T.Integer(range)
-    case "number":
-      return T.Number(range)
-    case "boolean":
-      return T.Boolean()
-    case "null":
-      return T.Null()
-    case "array":
-      return T.Array(typebox(schema.items ?? {}))
-    case "object": {
-      const required = new Set(schema.required ?? [])
-      const properties = Object.fromEntries(
-        Object.entries(schema.properties ?? {}).map(([key, value]) => [
-          key,
-          required.has(key) ? typebox(value) : T.Optional(typebox(value))
-        ])
-      )
-      const extra = schema.additionalProperties
-      if (Object.keys(properties).length === 0 && typeof extra === "object") return T.Record(T.String(), typebox(extra))
-      return T.Object(properties, {
-        additionalProperties: typeof extra === "object" ? typebox(extra) : extra !== false
-      })
-    }
-    default:
-      return T.Unknown()
-  }
+/** How one library spells each JSON Schema construct the protocol uses. */
+interface Builders<S> {
+  readonly union: (members: Array<S>) => S
+  readonly not: (schema: S) => S
+  readonly literals: (values: ReadonlyArray<string>) => S
+  readonly string: () => S
+  readonly integer: (minimum?: number, maximum?: number) => S
+  readonly number: () => S
+  readonly boolean: () => S
+  readonly null: () => S
+  readonly array: (items: S) => S
+  readonly record: (values: S) => S
+  readonly object: (properties: Record<string, S>, required: ReadonlySet<string>, extra: boolean | S) => S
+  readonly unknown: () => S
 }
 
-const zod = (input: JsonSchema): z.ZodType => {
-  const schema = resolve(input)
-  if (schema.anyOf !== undefined) return z.union(schema.anyOf.map(zod) as [z.ZodType, z.ZodType])
-  if (schema.enum !== undefined) {
-    return schema.enum.length === 1 ? z.literal(schema.enum[0]!) : z.enum(schema.enum as [string, ...Array<string>])
-  }
-  switch (schema.type) {
-    case "string":
-      return z.string()
-    case "integer": {
-      let n = z.number().int()
-      if (schema.minimum !== undefined) n = n.min(schema.minimum)
-      if (schema.maximum !== undefined) n = n.max(schema.maximum)
-      return n
+const build =
+  <S>(b: Builders<S>) =>
+  (input: JsonSchema): S => {
+    const go = build(b)
+    const schema = resolve(input)
+    if (schema.anyOf !== undefined) return b.union(schema.anyOf.map(go))
+    if (schema.not !== undefined) return b.not(go(schema.not))
+    if (schema.enum !== undefined) return b.literals(schema.enum)
+    switch (schema.type) {
+      case "string":
+        return b.string()
+      case "integer":
+        return b.integer(schema.minimum, schema.maximum)
+      case "number":
+        return b.number()
+      case "boolean":
+        return b.boolean()
+      case "null":
+        return b.null()
+      case "array":
+        return b.array(go(schema.items ?? {}))
+      case "object": {
+        const properties = Object.fromEntries(Object.entries(schema.properties ?? {}).map(([k, v]) => [k, go(v)]))
+        const extra = schema.additionalProperties
+        const extraSchema = typeof extra === "object" ? go(extra) : extra !== false
+        if (Object.keys(properties).length === 0 && typeof extra === "object") return b.record(extraSchema as S)
+        return b.object(properties, new Set(schema.required ?? []), extraSchema)
+      }
+      default:
+        return b.unknown()
     }
-    case "number":
-      return z.number()
-    case "boolean":
-      return z.boolean()
-    case "null":
-      return z.null()
-    case "array":
-      return z.array(zod(schema.items ?? {}))
-    case "object": {
-      const required = new Set(schema.required ?? [])
-      const shape = Object.fromEntries(
-        Object.entries(schema.properties ?? {}).map(([key, value]) => [
-          key,
-          required.has(key) ? zod(value) : zod(value).optional()
-        ])
-      )
-      const extra = schema.additionalProperties
-      if (Object.keys(shape).length === 0 && typeof extra === "object") return z.record(z.string(), zod(extra))
-      // `z.object` drops unknown keys, as the codec does.
-      return z.object(shape)
-    }
-    default:
-      return z.unknown()
   }
-}
+
+const typebox = build<TSchema>({
+  union: (members) => T.Union(members),
+  not: (schema) => T.Not(schema),
+  literals: (values) => (values.length === 1 ? T.Literal(values[0]!) : T.Union(values.map((v) => T.Literal(v)))),
+  string: () => T.String(),
+  integer: (minimum, maximum) =>
+    T.Integer({ ...(minimum === undefined ? {} : { minimum }), ...(maximum === undefined ? {} : { maximum }) }),
+  number: () => T.Number(),
+  boolean: () => T.Boolean(),
+  null: () => T.Null(),
+  array: (items) => T.Array(items),
+  record: (values) => T.Record(T.String(), values),
+  object: (properties, required, extra) =>
+    T.Object(Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, required.has(k) ? v : T.Optional(v)])), {
+      additionalProperties: extra
+    }),
+  unknown: () => T.Unknown()
+})
+
+const zod = build<z.ZodType>({
+  union: (members) => z.union(members as [z.ZodType, z.ZodType]),
+  // Only the unknown-type catch-all uses `not`; zod's discriminated union leaves it out.
+  not: () => z.never(),
+  literals: (values) => (values.length === 1 ? z.literal(values[0]!) : z.enum(values as [string, ...Array<string>])),
+  string: () => z.string(),
+  integer: (minimum, maximum) => {
+    let n = z.number().int()
+    if (minimum !== undefined) n = n.min(minimum)
+    if (maximum !== undefined) n = n.max(maximum)
+    return n
+  },
+  number: () => z.number(),
+  boolean: () => z.boolean(),
+  null: () => z.null(),
+  array: (items) => z.array(items),
+  record: (values) => z.record(z.string(), values),
+  // `z.object` drops unknown keys, as the codec does.
+  object: (properties, required) =>
+    z.object(Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, required.has(k) ? v : v.optional()]))),
+  unknown: () => z.unknown()
+})
 
 /** TypeBox's compiled checker for the whole `ServerEvent` union, catch-all for unknown types included. */
 export const typeboxChecker = TypeCompiler.Compile(T.Union(members.map(typebox)))

@@ -12,7 +12,14 @@
  *
  * @since 0.1.0
  */
-import { type ClientMessage, Codec, Correlation, ServerEvent, type Shapes } from "@diminuendo/protocol"
+import {
+  type ClientMessage,
+  Codec,
+  Correlation,
+  type ProtocolError,
+  ServerEvent,
+  type Shapes
+} from "@diminuendo/protocol"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
@@ -502,18 +509,13 @@ export const make = (
 
     // ----- outbound ----------------------------------------------------------------------------
 
+    /** A message the Schema rejects (encoding validates) is the caller's `ProtocolError`. */
+    const rejected = (message: ClientMessage.ClientMessage, cause: ProtocolError) =>
+      new GatewayError({ reason: "ProtocolError", message: cause.message, requestType: message.type, cause })
+
     const sendMessage = (conn: Live, message: ClientMessage.ClientMessage) => {
       const encoded = codec.encode(message)
-      if (Either.isLeft(encoded)) {
-        return Effect.fail(
-          new GatewayError({
-            reason: "ProtocolError",
-            message: encoded.left.message,
-            requestType: message.type,
-            cause: encoded.left
-          })
-        )
-      }
+      if (Either.isLeft(encoded)) return Effect.fail(rejected(message, encoded.left))
       return Effect.mapError(
         conn.connection.send(encoded.right),
         (cause) =>
@@ -565,16 +567,7 @@ export const make = (
         const wire = conn === undefined ? message : withRequestId(conn, message)
         // Encoding validates: a message the Schema rejects fails now, before anything is sent.
         const encoded = codec.encode(wire)
-        if (Either.isLeft(encoded)) {
-          return Effect.fail(
-            new GatewayError({
-              reason: "ProtocolError",
-              message: encoded.left.message,
-              requestType: message.type,
-              cause: encoded.left
-            })
-          )
-        }
+        if (Either.isLeft(encoded)) return Effect.fail(rejected(message, encoded.left))
         // Parked without a connection: `resume` sends it once one is up.
         if (conn === undefined) {
           track(entry)
