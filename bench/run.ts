@@ -1,6 +1,8 @@
 /**
  * `pnpm bench`: runs the benchmarks and writes bench/RESULTS.md. `pnpm bench --quick` (what CI
- * runs) uses small counts so the benchmarks never rot, and writes nothing.
+ * runs) uses small counts so the benchmarks never rot, and writes nothing. One section alone, on
+ * the built packages (`pnpm build` first): `node --expose-gc --import tsx bench/run.ts --section
+ * codec|client|resilience|gateway`.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
