@@ -1,8 +1,9 @@
 /**
  * The {@link Transport.Transport} for runtimes with a standard `WebSocket` (browsers, Bun, Deno,
  * Node 22+). The standard API has no `maxPayload`, no headers and no pause: oversized frames are
- * refused by the client's codec instead, and inbound frames are buffered without a bound beyond
- * the client's own event buffers.
+ * refused by the client's codec instead, and a connection that holds more than
+ * {@link inboundBacklogLimit} frames (only while the client runs an Effect a frame asked for) is
+ * dropped with close code 4008; the client then reconnects and resumes from the last event.
  *
  * @since 0.1.0
  */
