@@ -879,6 +879,8 @@ export const make = (
         const conn = live
         if (conn !== undefined && !conn.silenced) {
           if (silenceMs > 0) {
+            // A frame whose clock read is still queued arrived just now.
+            if (conn.stamping) conn.lastFrameAt = now
             if (now - conn.lastFrameAt > silenceMs) {
               conn.silenced = true
               yield* Effect.logWarning("no frame from the gateway within the silence timeout; dropping the connection")
