@@ -88,15 +88,7 @@ const open = (request: Transport.OpenRequest) =>
         })
     )
     const connection: Transport.Connection = {
-      // Not waiting for the write callback: a failed write surfaces as the socket's close.
-      send: (frame) =>
-        Effect.suspend(() => {
-          if (socket.readyState !== WebSocket.OPEN) {
-            return Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
-          }
-          socket.send(frame)
-          return Effect.void
-        }),
+      send: Inbound.send(socket),
       run: inbound.run,
       close: (code, reason) =>
         Effect.sync(() => {

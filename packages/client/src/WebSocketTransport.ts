@@ -109,14 +109,7 @@ const open = (construct: WebSocketConstructor) => (request: Transport.OpenReques
         })
     )
     const connection: Transport.Connection = {
-      send: (frame) =>
-        Effect.suspend(() => {
-          if (socket.readyState !== OPEN) {
-            return Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
-          }
-          socket.send(frame)
-          return Effect.void
-        }),
+      send: Inbound.send(socket),
       run: inbound.run,
       close: (code, reason) =>
         Effect.sync(() => {

@@ -261,6 +261,10 @@ class RequestError {
 
 const fail = (code: string, message: string) => Effect.fail(new RequestError(code, message))
 
+/** A workspace lookup's reply, or `FILE_NOT_FOUND` with `missing` when it found nothing. */
+const found = <A, R>(value: A | undefined, missing: string, reply: (value: A) => R) =>
+  value === undefined ? fail("FILE_NOT_FOUND", missing) : Effect.succeed(reply(value))
+
 /**
  * Builds a gateway whose turns and timers live in the current scope.
  *
@@ -680,50 +684,52 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
         case "list_files":
           return Effect.flatMap(sessionFor(conn, message.sessionId), (s) => {
             const path = message.path ?? ""
-            const entries = s.workspace.list(path, message.depth ?? 1)
-            return entries === undefined
-              ? fail("FILE_NOT_FOUND", `No directory ${path}`)
-              : Effect.succeed({ type: "file_list", sessionId: s.meta.id, path, entries } as const)
+            return found(
+              s.workspace.list(path, message.depth ?? 1),
+              `No directory ${path}`,
+              (entries) => ({ type: "file_list", sessionId: s.meta.id, path, entries }) as const
+            )
           })
         case "read_file":
-          return Effect.flatMap(sessionFor(conn, message.sessionId), (s) => {
-            const content = s.workspace.read(message.path)
-            return content === undefined
-              ? fail("FILE_NOT_FOUND", `No file ${message.path}`)
-              : Effect.succeed({
+          return Effect.flatMap(sessionFor(conn, message.sessionId), (s) =>
+            found(
+              s.workspace.read(message.path),
+              `No file ${message.path}`,
+              (content) =>
+                ({
                   type: "file_content",
                   sessionId: s.meta.id,
                   path: message.path,
                   content,
                   encoding: "utf-8"
-                } as const)
-          })
+                }) as const
+            )
+          )
         case "file_history":
-          return Effect.flatMap(sessionFor(conn, message.sessionId), (s) => {
-            const versions = s.workspace.history(message.path)
-            return versions === undefined
-              ? fail("FILE_NOT_FOUND", `No file ${message.path}`)
-              : Effect.succeed({
-                  type: "file_history_result",
-                  sessionId: s.meta.id,
-                  path: message.path,
-                  versions
-                } as const)
-          })
+          return Effect.flatMap(sessionFor(conn, message.sessionId), (s) =>
+            found(
+              s.workspace.history(message.path),
+              `No file ${message.path}`,
+              (versions) =>
+                ({ type: "file_history_result", sessionId: s.meta.id, path: message.path, versions }) as const
+            )
+          )
         case "file_at_iteration":
-          return Effect.flatMap(sessionFor(conn, message.sessionId), (s) => {
-            const content = s.workspace.readAt(message.path, message.iteration)
-            return content === undefined
-              ? fail("FILE_NOT_FOUND", `No file ${message.path} at iteration ${message.iteration}`)
-              : Effect.succeed({
+          return Effect.flatMap(sessionFor(conn, message.sessionId), (s) =>
+            found(
+              s.workspace.readAt(message.path, message.iteration),
+              `No file ${message.path} at iteration ${message.iteration}`,
+              (content) =>
+                ({
                   type: "file_content",
                   sessionId: s.meta.id,
                   path: message.path,
                   content,
                   encoding: "utf-8",
                   iteration: message.iteration
-                } as const)
-          })
+                }) as const
+            )
+          )
         case "manage_members":
           return Effect.suspend((): Effect.Effect<Reply, RequestError> => {
             const tenant = members.get(conn.identity!.tenantId) ?? new Map<string, Shapes.Member>()

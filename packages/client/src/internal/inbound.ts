@@ -1,5 +1,5 @@
 /**
- * The inbound side shared by the socket transports. A frame is handed to the handler from the
+ * What the socket transports share: mainly the inbound side, and `send`. A frame is handed to the handler from the
  * socket's own callback, synchronously, so a reply reaches its caller without waiting for another
  * fiber to be scheduled. Frames are held in a backlog only before `run` starts and while an Effect
  * returned by the handler runs; past `highWaterMark` held frames the transport is told (`onFull`:
@@ -27,7 +27,7 @@ export const make = (options: {
   readonly onDrained: () => void
 }): Inbound => {
   let handler: Transport.FrameHandler | undefined
-  let backlog: Array<string> = []
+  const backlog: Array<string> = []
   let closed: Transport.CloseInfo | undefined
   let full = false
   /** Set while `run` waits with nothing to do; the next frame or the close wakes it. */
@@ -58,9 +58,7 @@ export const make = (options: {
   /** Hands the backlog over; returns the first Effect the handler asks to run. */
   const drain = (h: Transport.FrameHandler): Effect.Effect<void> | undefined => {
     while (backlog.length > 0) {
-      const batch = backlog.length <= Transport.maxBatch ? backlog : backlog.slice(0, Transport.maxBatch)
-      backlog = backlog.length <= Transport.maxBatch ? [] : backlog.slice(Transport.maxBatch)
-      const work = invoke(h, batch)
+      const work = invoke(h, backlog.splice(0, Transport.maxBatch))
       if (work !== undefined) return work
     }
     if (full) {
@@ -107,3 +105,21 @@ export const make = (options: {
 /** @internal The error for a socket that closes before it opened. */
 export const closedDuringHandshake = (url: string, code: number): Transport.TransportError =>
   new Transport.TransportError({ reason: "OpenFailed", message: `${url} closed during the handshake (${code})` })
+
+/** The state of an open socket, in the `ws` library and in the standard API alike. */
+const OPEN = 1
+
+/**
+ * @internal `Connection.send` over a socket: writes at once, without waiting for the write to
+ * complete (a failed write surfaces as the socket's close).
+ */
+export const send =
+  (socket: { readonly readyState: number; send(frame: string): void }) =>
+  (frame: string): Effect.Effect<void, Transport.TransportError> =>
+    Effect.suspend(() => {
+      if (socket.readyState !== OPEN) {
+        return Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
+      }
+      socket.send(frame)
+      return Effect.void
+    })

@@ -74,13 +74,15 @@ export const compile = (ast: AST.AST, direction: Direction): Validator | undefin
         }
       }
       case "Union": {
+        const simple = generateSimpleUnion(ast)
+        if (simple !== undefined) return simple
         const members: Array<Validator> = []
         for (const member of ast.types) {
           const compiled = go(member)
           if (compiled === undefined) return undefined
           members.push(compiled)
         }
-        const generated = generateUnion(ast, members)
+        const generated = generateUnion(members)
         if (generated !== undefined) return generated
         return (u) => {
           for (let i = 0; i < members.length; i++) {
@@ -368,14 +370,21 @@ const generateArray = (element: AST.AST, go: (ast: AST.AST) => Validator | undef
   )
 }
 
-/** A union: a simple check when it is one, else its members tried in order, each from its own site. */
-const generateUnion = (ast: AST.Union, members: ReadonlyArray<Validator>): Validator | undefined => {
+/** A union of primitives and literals (a nullable field, an open enumeration) as one check. */
+const generateSimpleUnion = (ast: AST.Union): Validator | undefined => {
+  if (!canGenerate) return undefined
+  const params: Array<string> = ["FAIL"]
+  const args: Array<unknown> = [FAIL]
+  const simple = simpleCheck(ast, "u", binder(params, args))
+  return simple === undefined ? undefined : generate(params, args, "validateUnion", `return (${simple}) ? u : FAIL;`)
+}
+
+/** Any other union: its members tried in order, each called from its own site. */
+const generateUnion = (members: ReadonlyArray<Validator>): Validator | undefined => {
   if (!canGenerate) return undefined
   const params: Array<string> = ["FAIL"]
   const args: Array<unknown> = [FAIL]
   const bind = binder(params, args)
-  const simple = simpleCheck(ast, "u", bind)
-  if (simple !== undefined) return generate(params, args, "validateUnion", `return (${simple}) ? u : FAIL;`)
   const tries = members.map((member) => `o = ${bind(member)}(u); if (o !== FAIL) return o;`)
   return generate(params, args, "validateUnion", `var o;\n${tries.join("\n")}\nreturn FAIL;`)
 }
