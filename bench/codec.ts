@@ -6,7 +6,7 @@
 import { Codec, ServerEvent } from "@diminuendo/protocol"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { type Measurement, measure, summarize } from "./measure.js"
+import { type Measurement, measure, pairedRatio } from "./measure.js"
 import { typeboxChecker, zodUnion } from "./peers.js"
 
 const turn = (seq: number) => ({ sessionId: "sess-42", turnId: "turn-7", seq, ts: 1_732_000_000_000 + seq })
@@ -129,8 +129,7 @@ export const runCodecBench = (options: { readonly frames: number; readonly round
       name,
       measurement: measurements[i]!,
       ratio: measurements[i]!.median / baseline,
-      // Within a round the contenders run back to back: the ratio there is less exposed to drift.
-      paired: summarize(measurements[i]!.samples.map((x, round) => x / measurements[0]!.samples[round]!))
+      paired: pairedRatio(measurements[i]!, measurements[0]!)
     }))
   }
 }

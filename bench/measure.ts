@@ -17,6 +17,13 @@ export const summarize = (samples: ReadonlyArray<number>): Measurement => {
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, samples }
 }
 
+/**
+ * Per-round ratios of `a` to `b` (samples taken back to back in each round): less exposed to the
+ * machine's drift than the ratio of their medians.
+ */
+export const pairedRatio = (a: Measurement, b: Measurement): Measurement =>
+  summarize(a.samples.map((x, round) => x / b.samples[round]!))
+
 export const measure = (
   contenders: ReadonlyArray<readonly [string, () => void]>,
   rounds: number,

@@ -10,7 +10,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { runCodecBench } from "./codec.js"
 import { runGatewayLoad } from "./gateway-load.js"
-import { fmt, type Measurement, summarize } from "./measure.js"
+import { fmt, pairedRatio } from "./measure.js"
 import { declared } from "./peers.js"
 import { runFanOut, runRecovery, runStartup } from "./resilience.js"
 import { runStreamingBench } from "./streaming.js"
@@ -92,11 +92,8 @@ const sections: Record<string, () => Promise<void>> = {
     out(
       `| ratio (client / raw) | ${(r.client.median / r.raw.median).toFixed(2)}x | | | ${(r.clientCpu.median / r.rawCpu.median).toFixed(2)}x |`
     )
-    // Each round runs raw then client back to back: their ratio within a round is less exposed to
-    // the machine's drift than the ratio of medians.
-    const paired = (a: Measurement, b: Measurement) => summarize(a.samples.map((x, i) => x / b.samples[i]!))
-    const fps = paired(r.client, r.raw)
-    const cpu = paired(r.clientCpu, r.rawCpu)
+    const fps = pairedRatio(r.client, r.raw)
+    const cpu = pairedRatio(r.clientCpu, r.rawCpu)
     out(
       `| per-round ratio: median (min to max) | ${fps.median.toFixed(2)}x (${fps.min.toFixed(2)} to ${fps.max.toFixed(2)}) | | | ${cpu.median.toFixed(2)}x (${cpu.min.toFixed(2)} to ${cpu.max.toFixed(2)}) |`
     )

@@ -18,7 +18,7 @@ import { type Measurement, summarize } from "./measure.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-export const startServer = (frames: number): Promise<{ port: number; child: ChildProcess }> =>
+const startServer = (frames: number): Promise<{ port: number; child: ChildProcess }> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "stream-server.ts")], {
       env: { ...process.env, FRAMES: String(frames) },
@@ -105,7 +105,7 @@ const rawRoundTrips = (socket: WebSocket, kind: RequestKind, count: number): Pro
  * opened once. Blocks of `block` requests alternate between the four loops, so the machine's noise
  * hits them alike.
  */
-export const latency = async (url: string, rounds: number) => {
+const latency = async (url: string, rounds: number) => {
   const socket = await new Promise<WebSocket>((resolve) => {
     const ws = new WebSocket(url)
     const onMessage = (data: WebSocket.RawData) => {
@@ -115,7 +115,7 @@ export const latency = async (url: string, rounds: number) => {
     }
     ws.on("message", onMessage)
   })
-  const block = Math.min(rounds, Number(process.env.BLOCK ?? 250))
+  const block = Math.min(rounds, 250)
   const samples = {
     rawPing: [] as Array<number>,
     rawReadFile: [] as Array<number>,

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import { inMemory, overWs } from "./harness.js"
+import { inMemory, overWs, watchSession } from "./harness.js"
 
 v8.setFlagsFromString("--expose-gc")
 const gc = vm.runInNewContext("gc") as () => void
@@ -70,13 +70,7 @@ describe("adversarial: session isolation", () => {
     Effect.gen(function* () {
       const { client, gateway } = yield* overWs.setup()
       const c = yield* client()
-      const session = yield* c.createSession("echo")
-      yield* c.joinSession(session.id)
-      const mine = yield* c.sessionEvents(session.id).pipe(
-        Stream.takeUntil((item) => item.type === "turn_complete"),
-        Stream.runCollect,
-        Effect.fork
-      )
+      const { sessionId, items: mine } = yield* watchSession(c)
       const foreign = yield* c.sessionEvents("sess-intruder").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
       yield* Effect.sleep("20 millis")
       const [control] = yield* gateway.connections
@@ -85,11 +79,11 @@ describe("adversarial: session isolation", () => {
           JSON.stringify({ type: "text_delta", sessionId, turnId: "evil", seq, ts: 1, text: "INJECTED" })
         )
       yield* inject("sess-intruder", 1)
-      yield* inject(`${session.id} `, 2)
-      yield* c.runTurn(session.id, "hello")
+      yield* inject(`${sessionId} `, 2)
+      yield* c.runTurn(sessionId, "hello")
       const items = Chunk.toReadonlyArray(yield* Fiber.join(mine))
       assert.isFalse(items.some((item) => item.type === "text_delta" && item.text === "INJECTED"))
-      assert.isTrue(items.every((item) => item.sessionId === session.id))
+      assert.isTrue(items.every((item) => item.sessionId === sessionId))
       assert.isNull(yield* Fiber.poll(foreign).pipe(Effect.map((o) => (o._tag === "None" ? null : o))))
     })
   )

@@ -26,7 +26,15 @@ import * as Tracer from "effect/Tracer"
 import * as GatewayClient from "../src/GatewayClient.js"
 import type { GatewayError } from "../src/GatewayError.js"
 import * as Transport from "../src/Transport.js"
-import { expectWholeEchoTurn, harnesses, inMemory, overWs, watchEchoTurn, watchStates } from "./harness.js"
+import {
+  expectWholeEchoTurn,
+  harnesses,
+  inMemory,
+  overWs,
+  watchEchoTurn,
+  watchSession,
+  watchStates
+} from "./harness.js"
 
 const alice = {
   token: "alice-secret-token",
@@ -290,20 +298,14 @@ describe("GatewayClient reconnect policy", () => {
       const { client, gateway } = yield* inMemory.setup({ retention: 3 })
       const c = yield* client({ reconnectSchedule: Schedule.spaced("150 millis") })
       const other = yield* client()
-      const session = yield* c.createSession("echo")
-      yield* c.joinSession(session.id)
-      const items = yield* c.sessionEvents(session.id).pipe(
-        Stream.takeUntil((item) => item.type === "turn_complete"),
-        Stream.runCollect,
-        Effect.fork
-      )
+      const { sessionId, items } = yield* watchSession(c)
       const [control] = yield* gateway.connections
       yield* control!.drop(1012)
-      yield* other.runTurn(session.id, "one two three four five six seven eight")
+      yield* other.runTurn(sessionId, "one two three four five six seven eight")
       const seen = Chunk.toReadonlyArray(yield* Fiber.join(items))
       const gap = seen.find((i) => i.type === "gap")
       assert.isDefined(gap)
-      const log = yield* gateway.sessionLog(session.id)
+      const log = yield* gateway.sessionLog(sessionId)
       assert.strictEqual(gap!.type === "gap" && gap!.toSeq, log[0]!.seq - 1)
       const after = seen.slice(seen.indexOf(gap!) + 1).map((i) => (i as { seq: number }).seq)
       assert.deepStrictEqual(after, log.map((e) => e.seq).slice(0, after.length))

@@ -75,20 +75,27 @@ export interface WatchedTurn {
   readonly items: Fiber.RuntimeFiber<Chunk.Chunk<GatewayClient.SessionItem>, GatewayError | Cause.TimeoutException>
 }
 
-/** Creates and joins an echo session, starts watching its stream, then runs a turn of `words` words. */
-export const watchEchoTurn = (client: GatewayClient.GatewayClient, words: number) =>
+/** Creates and joins an echo session and starts collecting its stream until `turn_complete`. */
+export const watchSession = (client: GatewayClient.GatewayClient) =>
   Effect.gen(function* () {
     const session = yield* client.createSession("echo")
     yield* client.joinSession(session.id)
-    const text = Array.from({ length: words }, (_, i) => `w${i}`).join(" ")
     const items = yield* client.sessionEvents(session.id).pipe(
       Stream.takeUntil((item) => item.type === "turn_complete"),
       Stream.runCollect,
       Effect.timeout("10 seconds"),
       Effect.fork
     )
-    yield* client.runTurn(session.id, text)
-    return { sessionId: session.id, text, items } satisfies WatchedTurn
+    return { sessionId: session.id, items }
+  })
+
+/** {@link watchSession}, then a turn of `words` words. */
+export const watchEchoTurn = (client: GatewayClient.GatewayClient, words: number) =>
+  Effect.gen(function* () {
+    const { sessionId, items } = yield* watchSession(client)
+    const text = Array.from({ length: words }, (_, i) => `w${i}`).join(" ")
+    yield* client.runTurn(sessionId, text)
+    return { sessionId, text, items } satisfies WatchedTurn
   })
 
 /**

@@ -27,6 +27,15 @@ const handshake = (client: RawClient) =>
     return welcome
   })
 
+/** A client through the handshake and signed in with `token`. */
+const signedIn = <R>(open: Effect.Effect<RawClient, never, R>, token: string) =>
+  Effect.gen(function* () {
+    const client = yield* open
+    yield* handshake(client)
+    yield* client.request({ type: "authenticate", token }, "authenticated")
+    return client
+  })
+
 const devClient = <R>(open: Effect.Effect<RawClient, never, R>) =>
   Effect.gen(function* () {
     const client = yield* open
@@ -98,12 +107,8 @@ for (const harness of harnesses) {
     it.scopedLive("sessions: create, list, rename, archive (filtered), unarchive, delete, per tenant", () =>
       Effect.gen(function* () {
         const { open } = yield* harness.make({ users: [alice, eve] })
-        const a = yield* open
-        yield* handshake(a)
-        yield* a.request({ type: "authenticate", token: "alice-token" }, "authenticated")
-        const e = yield* open
-        yield* handshake(e)
-        yield* e.request({ type: "authenticate", token: "eve-token" }, "authenticated")
+        const a = yield* signedIn(open, "alice-token")
+        const e = yield* signedIn(open, "eve-token")
 
         const { session } = yield* a.request(
           { type: "create_session", agentType: "echo", name: "first" },
@@ -416,9 +421,7 @@ for (const harness of harnesses) {
     it.scopedLive("manage_members: anyone lists; only admins change roles or remove", () =>
       Effect.gen(function* () {
         const { open } = yield* harness.make({ users: [alice, bob] })
-        const b = yield* open
-        yield* handshake(b)
-        yield* b.request({ type: "authenticate", token: "bob-token" }, "authenticated")
+        const b = yield* signedIn(open, "bob-token")
         const list = yield* b.request({ type: "manage_members", action: "list" }, "member_list")
         assert.deepStrictEqual(
           list.members.map((m) => [m.userId, m.role]),
@@ -429,9 +432,7 @@ for (const harness of harnesses) {
         )
         const forbidden = yield* b.request({ type: "manage_members", action: "remove", userId: "u-alice" }, "error")
         assert.strictEqual(forbidden.code, "FORBIDDEN")
-        const a = yield* open
-        yield* handshake(a)
-        yield* a.request({ type: "authenticate", token: "alice-token" }, "authenticated")
+        const a = yield* signedIn(open, "alice-token")
         const updated = yield* a.request(
           { type: "manage_members", action: "set_role", userId: "u-bob", role: "viewer" },
           "member_updated"
