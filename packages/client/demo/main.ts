@@ -113,7 +113,7 @@ const program = Effect.gen(function* () {
     )
   )
 
-  const files = yield* client.listFiles(session.id, "", 0)
+  const files = yield* client.listFiles({ sessionId: session.id, path: "", depth: 0 })
   yield* Console.log(`\n${bold("files written")}`)
   for (const file of files.filter((f) => f.kind === "file")) {
     const history = yield* client.fileHistory(session.id, file.path)

@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import WebSocket from "ws"
 import * as GatewayClient from "./GatewayClient.js"
 import type { GatewayError } from "./GatewayError.js"
-import * as Inbound from "./internal/inbound.js"
+import * as Socket from "./internal/socket.js"
 import * as Transport from "./Transport.js"
 
 /**
@@ -25,12 +25,18 @@ export const inboundHighWaterMark = 256
 const open = (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
     let ws: WebSocket | undefined
-    const inbound = Inbound.make({
-      highWaterMark: inboundHighWaterMark,
+    const driver = Transport.makeConnection({
+      send: Socket.send(() => ws),
+      close: (code, reason) =>
+        Effect.sync(() => {
+          if (ws !== undefined && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING))
+            ws.close(code, reason)
+        }),
+      maxHeldFrames: inboundHighWaterMark,
       onFull: () => ws?.pause(),
       onDrained: () => ws?.resume()
     })
-    const socket = yield* Effect.acquireRelease(
+    yield* Effect.acquireRelease(
       Effect.async<WebSocket, Transport.TransportError>((resume) => {
         const socket = new WebSocket(request.url, { maxPayload: request.maxMessageBytes })
         ws = socket
@@ -65,11 +71,11 @@ const open = (request: Transport.OpenRequest) =>
         })
         socket.once("open", () => settle(Effect.succeed(socket)))
         socket.on("message", (data, isBinary) =>
-          inbound.frame(isBinary ? `\u0000binary frame of ${(data as Buffer).length} bytes` : data.toString())
+          driver.receive(isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString())
         )
         socket.once("close", (code, reason) => {
-          inbound.close({ code, reason: reason.toString() })
-          settle(Effect.fail(Inbound.closedDuringHandshake(request.url, code)))
+          driver.closed({ code, reason: reason.toString() })
+          settle(Effect.fail(Socket.closedDuringHandshake(request.url, code)))
         })
         return Effect.sync(() => socket.terminate())
       }),
@@ -87,16 +93,7 @@ const open = (request: Transport.OpenRequest) =>
             ws.close(1000, "client closed")
         })
     )
-    const connection: Transport.Connection = {
-      send: Inbound.send(socket),
-      run: inbound.run,
-      close: (code, reason) =>
-        Effect.sync(() => {
-          if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)
-            socket.close(code, reason)
-        })
-    }
-    return connection
+    return driver.connection
   })
 
 /**

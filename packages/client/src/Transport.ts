@@ -1,23 +1,44 @@
 /**
- * The byte pipe under the client: something that opens a connection to a URL and moves text frames
- * both ways. The client never touches a socket directly, so a desktop app can plug in an IPC bridge
- * and tests an in-memory gateway.
+ * The byte pipe under the client: something that opens a connection to a URL and moves frames both
+ * ways. The client never touches a socket directly, so a desktop app can plug in an IPC bridge and
+ * tests an in-memory gateway.
+ *
+ * The inbound contract every connection keeps is implemented once, by {@link makeConnection}: the
+ * socket transports, the testkit's in-memory pipe and a user's own transport build on it.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 
 /**
- * The largest batch a transport hands to `run`'s handler at once.
+ * The largest batch a connection hands to `run`'s handler at once.
  *
  * @since 0.1.0
  * @category constants
  */
 export const maxBatch = 512
+
+/**
+ * One frame as received: text (the protocol's frames), or binary (a peer that does not follow the
+ * protocol; the client reports it).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Frame = string | Uint8Array
+
+/**
+ * The size of a frame, as counted against byte bounds: a text frame's length in UTF-16 code units
+ * (its UTF-8 size for ASCII), a binary frame's byte length.
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength)
 
 /**
  * How a connection ended. `code` is the WebSocket close code; 1006 means it was cut without a close
@@ -50,7 +71,7 @@ export class TransportError extends Data.TaggedError("TransportError")<{
  * @since 0.1.0
  * @category models
  */
-export type FrameHandler = (frames: ReadonlyArray<string>) => Effect.Effect<void> | undefined
+export type FrameHandler = (frames: ReadonlyArray<Frame>) => Effect.Effect<void> | undefined
 
 /**
  * One open connection.
@@ -62,7 +83,7 @@ export interface Connection {
   /** Sends one text frame. Fails with `Closed` once the connection is closed. */
   readonly send: (frame: string) => Effect.Effect<void, TransportError>
   /**
-   * Hands incoming text frames to `handler`, in order, as they arrive (batched where several are
+   * Hands incoming frames to `handler`, in order, as they arrive (batched where several are
    * waiting). Frames that arrived before `run` are handed over first. While an Effect the handler
    * returned runs, further frames are held (and the socket paused, where it can be), so
    * backpressure reaches the socket. Completes with how the connection closed, after every frame
@@ -97,3 +118,134 @@ export class Transport extends Context.Tag("@diminuendo/client/Transport")<
     readonly open: (request: OpenRequest) => Effect.Effect<Connection, TransportError, Scope.Scope>
   }
 >() {}
+
+/**
+ * What a transport supplies to {@link makeConnection}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConnectionOptions {
+  readonly send: Connection["send"]
+  readonly close: Connection["close"]
+  /** Held frames beyond which `onFull` is called. @default 256 */
+  readonly maxHeldFrames?: number
+  /** Held bytes (by {@link frameSize}) beyond which `onFull` is called. @default 8 MiB */
+  readonly maxHeldBytes?: number
+  /** Too much is held: pause the socket, or drop the connection where it cannot pause. */
+  readonly onFull: () => void
+  /** What was held has been handed over: resume the socket. */
+  readonly onDrained: () => void
+}
+
+/**
+ * A connection under construction: the transport feeds it from its socket's callbacks.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConnectionDriver {
+  readonly connection: Connection
+  /** One frame from the socket, in order. */
+  readonly receive: (frame: Frame) => void
+  /** The socket closed: `run` completes after the frames already received. */
+  readonly closed: (info: CloseInfo) => void
+}
+
+/**
+ * Builds a {@link Connection} that keeps the inbound contract. A frame is handed to the handler
+ * from the socket's own callback, synchronously, so a reply reaches its caller without waiting for
+ * another fiber. Frames are held only before `run` starts and while an Effect returned by the
+ * handler runs. Past `maxHeldFrames` frames or `maxHeldBytes` bytes held, `onFull` is called (pause
+ * the socket, or drop the connection where it cannot pause); once the backlog is handed over,
+ * `onDrained`. A handler that throws is a defect of the reader: `run` dies with it.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeConnection = (options: ConnectionOptions): ConnectionDriver => {
+  const maxFrames = options.maxHeldFrames ?? 256
+  const maxBytes = options.maxHeldBytes ?? 8 * 1024 * 1024
+  let handler: FrameHandler | undefined
+  let backlog: Array<Frame> = []
+  let heldBytes = 0
+  let closed: CloseInfo | undefined
+  let full = false
+  /** Set while `run` waits with nothing to do; the next frame or the close wakes it. */
+  let wake: ((work: Effect.Effect<Effect.Effect<void> | undefined>) => void) | undefined
+
+  const invoke = (h: FrameHandler, frames: ReadonlyArray<Frame>) => {
+    try {
+      return h(frames)
+    } catch (defect) {
+      return Effect.die(defect)
+    }
+  }
+
+  const wakeWith = (work: Effect.Effect<void> | undefined) => {
+    const resume = wake!
+    wake = undefined
+    resume(Effect.succeed(work))
+  }
+
+  const hold = (frame: Frame) => {
+    backlog.push(frame)
+    heldBytes += frameSize(frame)
+    if (!full && (backlog.length >= maxFrames || heldBytes >= maxBytes)) {
+      full = true
+      options.onFull()
+    }
+  }
+
+  /** Hands the backlog over; returns the first Effect the handler asks to run. */
+  const drain = (h: FrameHandler): Effect.Effect<void> | undefined => {
+    while (backlog.length > 0) {
+      let batch: Array<Frame>
+      if (backlog.length <= maxBatch) {
+        batch = backlog
+        backlog = []
+      } else batch = backlog.splice(0, maxBatch)
+      for (const frame of batch) heldBytes -= frameSize(frame)
+      const work = invoke(h, batch)
+      if (work !== undefined) return work
+    }
+    if (full) {
+      full = false
+      options.onDrained()
+    }
+    return undefined
+  }
+
+  const run: Connection["run"] = (h) => {
+    handler = h
+    const loop: Effect.Effect<CloseInfo> = Effect.suspend(() => {
+      const work = drain(h)
+      if (work !== undefined) return Effect.zipRight(work, loop)
+      if (closed !== undefined) return Effect.succeed(closed)
+      return Effect.flatMap(
+        Effect.async<Effect.Effect<void> | undefined>((resume) => {
+          wake = resume
+          return Effect.sync(() => {
+            wake = undefined
+            handler = undefined
+          })
+        }),
+        (next) => (next === undefined ? loop : Effect.zipRight(next, loop))
+      )
+    })
+    return loop
+  }
+
+  return {
+    connection: { send: options.send, close: options.close, run },
+    receive: (frame) => {
+      if (wake === undefined || handler === undefined) return hold(frame)
+      const work = invoke(handler, [frame])
+      if (work !== undefined) wakeWith(work)
+    },
+    closed: (info) => {
+      closed ??= info
+      if (wake !== undefined) wakeWith(undefined)
+    }
+  }
+}

@@ -1,38 +1,33 @@
 /**
- * The {@link Transport.Transport} for runtimes with a standard `WebSocket` (browsers, Bun, Deno,
- * Node 22+). The standard API has no `maxPayload`, no headers and no pause: oversized frames are
- * refused by the client's codec instead, and a connection that holds more than
- * {@link inboundBacklogLimit} frames (only while the client runs an Effect a frame asked for) is
- * dropped with close code 4008; the client then reconnects and resumes from the last event.
+ * The {@link Transport.Transport} on a standard `WebSocket`, taken the Effect ecosystem's way: from
+ * `@effect/platform`'s `Socket.WebSocketConstructor` service. Provide it with
+ * `Socket.layerWebSocketConstructorGlobal` in browsers, Bun, Deno and Node 22+ ({@link layerGlobal}
+ * does), `NodeSocket.layerWebSocketConstructor` from `@effect/platform-node` on Node 20, or your own
+ * (one that adds headers or a subprotocol).
+ *
+ * It uses the constructor, not `Socket.fromWebSocket`'s `Socket`: that one's writer waits for the
+ * socket to be open again after a close (a request sent to a dropped connection hangs instead of
+ * failing), runs each message's Effect as a concurrent fiber (no order, no bound), and reads binary
+ * frames through an asynchronous `Blob` read that can overtake later text frames. This transport
+ * keeps the client's inbound contract instead ({@link Transport.makeConnection}).
+ *
+ * The standard API has no `maxPayload`, no headers and no pause: oversized frames are refused by the
+ * client's codec instead, and a connection that holds more than {@link inboundBacklogLimit} frames
+ * (only while the client runs an Effect a frame asked for) is dropped with close code 4008
+ * (`CloseCode.InboundBacklogFull`); the client then reconnects and resumes from the last event.
  *
  * @since 0.1.0
  */
+import { CloseCode } from "@diminuendo/protocol"
+import * as Socket from "@effect/platform/Socket"
+import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as GatewayClient from "./GatewayClient.js"
 import type { GatewayError } from "./GatewayError.js"
-import * as Inbound from "./internal/inbound.js"
+import * as Sockets from "./internal/socket.js"
 import * as Transport from "./Transport.js"
-
-/**
- * The part of the standard `WebSocket` this transport uses.
- *
- * @since 0.1.0
- * @category models
- */
-export interface WebSocketLike {
-  readonly readyState: number
-  send(data: string): void
-  close(code?: number, reason?: string): void
-  addEventListener(type: "open" | "close" | "error" | "message", listener: (event: any) => void): void
-}
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type WebSocketConstructor = new (url: string) => WebSocketLike
 
 /**
  * Frames held (before the client reads, or while it runs an Effect a frame asked for) before the
@@ -44,99 +39,108 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike
  */
 export const inboundBacklogLimit = 16_384
 
-const OPEN = 1
-const CLOSED = 3
+const openFailed = (url: string, cause?: unknown) =>
+  new Transport.TransportError({
+    reason: "OpenFailed",
+    message:
+      cause === undefined
+        ? `cannot connect to ${url}`
+        : typeof (globalThis as { WebSocket?: unknown }).WebSocket === "undefined" && cause instanceof Error
+          ? `cannot connect to ${url}: this runtime has no global WebSocket (Node 20); use NodeTransport.layer, or provide NodeSocket.layerWebSocketConstructor from @effect/platform-node (${cause.message})`
+          : `cannot connect to ${url}: ${String(cause)}`,
+    ...(cause === undefined ? {} : { cause })
+  })
 
-const open = (construct: WebSocketConstructor) => (request: Transport.OpenRequest) =>
+const open = (construct: Context.Tag.Service<typeof Socket.WebSocketConstructor>) => (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
     const closed = yield* Deferred.make<Transport.CloseInfo>()
-    let ws: WebSocketLike | undefined
-    const inbound = Inbound.make({
-      highWaterMark: inboundBacklogLimit,
+    let ws: globalThis.WebSocket | undefined
+    const driver = Transport.makeConnection({
+      send: Sockets.send(() => ws),
+      close: (code, reason) =>
+        Effect.sync(() => {
+          if (ws?.readyState === Sockets.OPEN) ws.close(code, reason)
+        }),
+      maxHeldFrames: inboundBacklogLimit,
       // The WebSocket API cannot pause a socket: a client this far behind drops the connection,
       // and the reconnect resumes its sessions from the last event it delivered.
-      onFull: () => ws?.close(4008, "client inbound backlog full"),
+      onFull: () => ws?.close(CloseCode.InboundBacklogFull, "client inbound backlog full"),
       onDrained: () => {}
     })
-    const socket = yield* Effect.acquireRelease(
-      Effect.async<WebSocketLike, Transport.TransportError>((resume) => {
+    yield* Effect.acquireRelease(
+      Effect.async<globalThis.WebSocket, Transport.TransportError>((resume) => {
         let settled = false
-        const settle = (effect: Effect.Effect<WebSocketLike, Transport.TransportError>) => {
+        const settle = (effect: Effect.Effect<globalThis.WebSocket, Transport.TransportError>) => {
           if (!settled) {
             settled = true
             resume(effect)
           }
         }
-        let socket: WebSocketLike
+        let socket: globalThis.WebSocket
         try {
-          socket = ws = new construct(request.url)
+          socket = ws = construct(request.url)
         } catch (cause) {
-          settle(
-            Effect.fail(
-              new Transport.TransportError({
-                reason: "OpenFailed",
-                message: `cannot connect to ${request.url}: ${String(cause)}`,
-                cause
-              })
-            )
-          )
+          settle(Effect.fail(openFailed(request.url, cause)))
           return
         }
+        socket.binaryType = "arraybuffer"
         socket.addEventListener("open", () => settle(Effect.succeed(socket)))
-        socket.addEventListener("error", () =>
-          settle(
-            Effect.fail(
-              new Transport.TransportError({ reason: "OpenFailed", message: `cannot connect to ${request.url}` })
-            )
+        socket.addEventListener("error", () => settle(Effect.fail(openFailed(request.url))))
+        socket.addEventListener("message", (event: MessageEvent) =>
+          driver.receive(
+            typeof event.data === "string"
+              ? event.data
+              : event.data instanceof ArrayBuffer
+                ? new Uint8Array(event.data)
+                : new Uint8Array(0)
           )
         )
-        socket.addEventListener("message", (event: { data: unknown }) =>
-          inbound.frame(typeof event.data === "string" ? event.data : "\u0000binary frame")
-        )
-        socket.addEventListener("close", (event: { code: number; reason: string }) => {
+        socket.addEventListener("close", (event: { readonly code: number; readonly reason?: string }) => {
           const info = { code: event.code, reason: event.reason ?? "" }
-          inbound.close(info)
+          driver.closed(info)
           Deferred.unsafeDone(closed, Effect.succeed(info))
-          settle(Effect.fail(Inbound.closedDuringHandshake(request.url, event.code)))
+          settle(Effect.fail(Sockets.closedDuringHandshake(request.url, event.code)))
         })
         return Effect.sync(() => socket.close())
       }),
       (ws) =>
         Effect.suspend(() => {
-          if (ws.readyState === CLOSED) return Effect.void
-          if (ws.readyState === OPEN) ws.close(1000, "client closed")
+          if (ws.readyState === Sockets.CLOSED) return Effect.void
+          if (ws.readyState === Sockets.OPEN) ws.close(CloseCode.Normal, "client closed")
           return Deferred.await(closed).pipe(Effect.timeout("1 second"), Effect.ignore)
         })
     )
-    const connection: Transport.Connection = {
-      send: Inbound.send(socket),
-      run: inbound.run,
-      close: (code, reason) =>
-        Effect.sync(() => {
-          if (socket.readyState === OPEN) socket.close(code, reason)
-        })
-    }
-    return connection
+    return driver.connection
   })
 
 /**
- * A transport on a `WebSocket` constructor, the global one by default.
+ * A transport on the `Socket.WebSocketConstructor` in context.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  construct: WebSocketConstructor = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket!
-): Layer.Layer<Transport.Transport> => Layer.succeed(Transport.Transport, { open: open(construct) })
+export const layer: Layer.Layer<Transport.Transport, never, Socket.WebSocketConstructor> = Layer.effect(
+  Transport.Transport,
+  Effect.map(Socket.WebSocketConstructor, (construct) => ({ open: open(construct) }))
+)
 
 /**
- * {@link GatewayClient.layer} over this transport.
+ * A transport on the runtime's global `WebSocket` (browsers, Bun, Deno, Node 22+).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerGlobal: Layer.Layer<Transport.Transport> = layer.pipe(
+  Layer.provide(Socket.layerWebSocketConstructorGlobal)
+)
+
+/**
+ * {@link GatewayClient.layer} over this transport, on the global `WebSocket`.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerGatewayClient = (
-  options: GatewayClient.GatewayClientOptions,
-  construct?: WebSocketConstructor
+  options: GatewayClient.GatewayClientOptions
 ): Layer.Layer<GatewayClient.GatewayClient, GatewayError> =>
-  GatewayClient.layer(options).pipe(Layer.provide(layer(construct)))
+  GatewayClient.layer(options).pipe(Layer.provide(layerGlobal))

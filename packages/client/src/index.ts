@@ -3,6 +3,14 @@
  */
 
 /**
+ * @since 0.2.0
+ */
+export * as ConnectionState from "./ConnectionState.js"
+/**
+ * @since 0.2.0
+ */
+export * from "./Diagnostic.js"
+/**
  * @since 0.1.0
  */
 export * as GatewayClient from "./GatewayClient.js"
@@ -14,6 +22,9 @@ export * from "./GatewayError.js"
  * @since 0.1.0
  */
 export * as NodeTransport from "./NodeTransport.js"
+/**
+ * @since 0.1.0
+ */
 export * as Transport from "./Transport.js"
 /**
  * @since 0.1.0

@@ -24,7 +24,7 @@ describe("adversarial: slow consumer", () => {
         // A subscriber that takes what has arrived, then stops reading until the gate opens.
         const gate = yield* Deferred.make<void>()
         const chunks: Array<number> = []
-        const stalled = yield* c.sessionEvents(session.id).pipe(
+        const stalled = yield* (yield* c.subscribeSession(session.id)).pipe(
           Stream.runForEachChunk((chunk) =>
             Effect.zipRight(
               Effect.sync(() => chunks.push(chunk.length)),
@@ -35,7 +35,7 @@ describe("adversarial: slow consumer", () => {
           Effect.fork
         )
         const total = 100_000
-        const reader = yield* c.sessionEvents(session.id).pipe(
+        const reader = yield* (yield* c.subscribeSession(session.id)).pipe(
           Stream.filter((item) => item.type === "text_delta"),
           Stream.take(total),
           Stream.runCount,

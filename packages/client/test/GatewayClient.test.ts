@@ -19,7 +19,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
@@ -62,7 +61,7 @@ for (const harness of harnesses) {
         const c = yield* client()
         const identity = yield* c.identity
         assert.strictEqual(identity._tag === "Some" && identity.value.email, "dev@localhost")
-        const state = yield* SubscriptionRef.get(c.state)
+        const state = yield* c.state.get
         const [control] = yield* gateway.connections
         assert.deepStrictEqual(state._tag === "Connected" && state.connectionId, control!.id)
         const { latencyMs } = yield* c.ping
@@ -116,7 +115,7 @@ for (const harness of harnesses) {
           .pipe(Stream.tap(answerEverything(c, session.id)), Stream.runCollect)
         const last = Chunk.unsafeLast(items)
         assert.strictEqual(last.type, "turn_complete")
-        const files = yield* c.listFiles(session.id, "", 0)
+        const files = yield* c.listFiles({ sessionId: session.id, path: "", depth: 0 })
         assert.deepStrictEqual(
           files.filter((f) => f.kind === "file").map((f) => f.path),
           ["src/add.ts", "test/add.test.ts"]
@@ -127,12 +126,12 @@ for (const harness of harnesses) {
         const old = yield* c.fileAtIteration(session.id, "src/add.ts", versions[0]!.iteration)
         assert.strictEqual(old.content, content.content)
         assert.deepStrictEqual(
-          (yield* c.getHistory(session.id)).map((m) => m.role),
+          (yield* c.getHistory({ sessionId: session.id })).map((m) => m.role),
           ["user", "assistant"]
         )
-        const events = yield* c.getEvents(session.id, 0, 5)
+        const events = yield* c.getEvents({ sessionId: session.id, afterSeq: 0, limit: 5 })
         assert.strictEqual(events.length, 5)
-        const members = yield* c.manageMembers("list")
+        const members = yield* c.manageMembers({ action: "list" })
         assert.strictEqual(members.type, "member_list")
         yield* c.leaveSession(session.id)
         yield* c.deleteSession(session.id)
@@ -194,7 +193,7 @@ for (const harness of harnesses) {
             const mixed = yield* Effect.all(
               [
                 c.listSessions(),
-                c.getHistory(sessions[0]!.id),
+                c.getHistory({ sessionId: sessions[0]!.id }),
                 c.ping,
                 Effect.flip(c.readFile(sessions[1]!.id, "nope")),
                 c.listSessions(true)
@@ -378,7 +377,7 @@ describe("GatewayClient reconnect policy at exact points", () => {
         assert.strictEqual(stuck.length, 1, "a new connection is waiting")
         yield* Effect.sleep("20 millis")
         // Stuck in the handshake: not connected yet; stuck in the replay: connected, re-joining.
-        const state = (yield* SubscriptionRef.get(c.state))._tag
+        const state = (yield* c.state.get)._tag
         if (point === "authenticated") assert.strictEqual(state, "Connecting")
         else assert.strictEqual(state, "Connected")
         yield* stuck[0]!.drop(1011)
@@ -453,7 +452,7 @@ describe("GatewayClient lifecycle and secrets", () => {
         yield* control!.drop()
         yield* Effect.sleep("400 millis")
         lines.push(
-          JSON.stringify(yield* SubscriptionRef.get(c.state)),
+          JSON.stringify(yield* c.state.get),
           String(Redacted.make(secret)),
           JSON.stringify({ t: Redacted.make(secret) })
         )
@@ -510,7 +509,7 @@ describe("GatewayClient timeouts", () => {
   > = [
     ["list_sessions", "session_list", (c) => c.listSessions()],
     ["create_session", "session_created", (c) => c.createSession("echo")],
-    ["get_history", "history", (c) => c.getHistory("sess-404")],
+    ["get_history", "history", (c) => c.getHistory({ sessionId: "sess-404" })],
     ["ping", "pong", (c) => c.ping]
   ]
   for (const [requestType, replyType, call] of stalledRequests) {
@@ -682,12 +681,14 @@ describe("GatewayClient validates what it sends", () => {
       const { client } = yield* inMemory.setup()
       const c = yield* client({ requestTimeout: "1 hour" })
       const session = yield* c.createSession("echo")
-      const error = yield* Effect.flip(c.getHistory(session.id, undefined, 1.5)).pipe(Effect.timeout("5 seconds"))
+      const error = yield* Effect.flip(c.getHistory({ sessionId: session.id, limit: 1.5 })).pipe(
+        Effect.timeout("5 seconds")
+      )
       assert.strictEqual(error.reason, "ProtocolError")
       assert.strictEqual(error.requestType, "get_history")
       assert.include(error.message, "get_history.limit")
       // The connection is unaffected: the next request is answered.
-      assert.isTrue((yield* c.getHistory(session.id)).length >= 0)
+      assert.isTrue((yield* c.getHistory({ sessionId: session.id })).length >= 0)
     })
   )
 })

@@ -9,7 +9,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import { expectWholeEchoTurn, inMemory, watchEchoTurn } from "./harness.js"
 
 const counted = (ctx: { readonly task: { readonly meta: object } }) => {
@@ -69,7 +68,7 @@ describe("client properties", () => {
               case "list":
                 return Effect.map(c.listSessions(), (sessions) => `sessions:${sessions.length}`)
               case "history":
-                return Effect.map(c.getHistory(session.id), (messages) => `history:${messages.length}`)
+                return Effect.map(c.getHistory({ sessionId: session.id }), (messages) => `history:${messages.length}`)
             }
           },
           { concurrency: "unbounded" }
@@ -182,7 +181,7 @@ describe("client properties: malformed server data", () => {
         } else {
           yield* Fiber.interrupt(diagnostics)
         }
-        assert.strictEqual((yield* SubscriptionRef.get(c.state))._tag, "Connected")
+        assert.strictEqual((yield* c.state.get)._tag, "Connected")
       }),
     { fastCheck: { numRuns: 150 } }
   )

@@ -1,11 +1,13 @@
+import * as Socket from "@effect/platform/Socket"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Transport from "../src/Transport.js"
 import * as WebSocketTransport from "../src/WebSocketTransport.js"
 
 /** A standard-API socket the test drives by hand. */
-class FakeSocket implements WebSocketTransport.WebSocketLike {
+class FakeSocket {
   static last: FakeSocket | undefined
   readyState = 0
   readonly closes: Array<[number | undefined, string | undefined]> = []
@@ -25,12 +27,18 @@ class FakeSocket implements WebSocketTransport.WebSocketLike {
   }
 }
 
+const fakeSockets = WebSocketTransport.layer.pipe(
+  Layer.provide(
+    Layer.succeed(Socket.WebSocketConstructor, (url: string) => new FakeSocket(url) as unknown as globalThis.WebSocket)
+  )
+)
+
 describe("WebSocketTransport", () => {
   it.scopedLive(
     `a client that holds more than ${WebSocketTransport.inboundBacklogLimit} frames drops the connection with 4008`,
     () =>
       Effect.gen(function* () {
-        const transport = yield* Transport.Transport.pipe(Effect.provide(WebSocketTransport.layer(FakeSocket)))
+        const transport = yield* Transport.Transport.pipe(Effect.provide(fakeSockets))
         const opening = yield* Effect.fork(transport.open({ url: "ws://fake", maxMessageBytes: 1024 }))
         yield* Effect.yieldNow()
         const socket = FakeSocket.last!
@@ -41,7 +49,7 @@ describe("WebSocketTransport", () => {
         // The first frame asks for work that never finishes: later frames are held.
         yield* Effect.fork(
           connection.run((frames) => {
-            seen.push(...frames)
+            seen.push(...(frames as ReadonlyArray<string>))
             return Effect.never
           })
         )

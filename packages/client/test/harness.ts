@@ -3,12 +3,13 @@
  * loopback port.
  */
 import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
+import * as Socket from "@effect/platform/Socket"
 import { assert } from "@effect/vitest"
 import type * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import WebSocket from "ws"
@@ -63,7 +64,11 @@ export const overWs = overSocket("over ws", NodeTransport.layer)
 /** The standard WebSocket API (what browsers, Bun and Deno have), here backed by `ws`'s class. */
 export const overStandardWebSocket = overSocket(
   "over the standard WebSocket API",
-  WebSocketTransport.layer(WebSocket as unknown as WebSocketTransport.WebSocketConstructor)
+  WebSocketTransport.layer.pipe(
+    Layer.provide(
+      Layer.succeed(Socket.WebSocketConstructor, (url: string) => new WebSocket(url) as unknown as globalThis.WebSocket)
+    )
+  )
 )
 
 export const harnesses = [inMemory, overWs, overStandardWebSocket] as const
@@ -80,7 +85,7 @@ export const watchSession = (client: GatewayClient.GatewayClient) =>
   Effect.gen(function* () {
     const session = yield* client.createSession("echo")
     yield* client.joinSession(session.id)
-    const items = yield* client.sessionEvents(session.id).pipe(
+    const items = yield* (yield* client.subscribeSession(session.id)).pipe(
       Stream.takeUntil((item) => item.type === "turn_complete"),
       Stream.runCollect,
       Effect.timeout("10 seconds"),

@@ -42,6 +42,28 @@ export const replyTypes = {
 } as const satisfies { readonly [T in ClientMessage.Type]: ReadonlyArray<ServerEvent.KnownType> }
 
 /**
+ * The reply to each `manage_members` action.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const memberReplyTypes = {
+  list: "member_list",
+  set_role: "member_updated",
+  remove: "member_removed"
+} as const satisfies { readonly [A in ClientMessage.ManageMembers["action"]]: ServerEvent.KnownType }
+
+/**
+ * The reply to a `manage_members` action.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export type MemberReplyOf<A extends ClientMessage.ManageMembers["action"]> = ServerEvent.ByType<
+  (typeof memberReplyTypes)[A]
+>
+
+/**
  * The reply type of a request type.
  *
  * @since 0.1.0
@@ -63,6 +85,135 @@ export const effectTypes = {
 } as const satisfies { readonly [T in ClientMessage.Type]?: ServerEvent.KnownType }
 
 /**
+ * The fire-and-forget request types that a session event confirms.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export type ConfirmedType = keyof typeof effectTypes
+
+/**
+ * The session event that confirms a fire-and-forget request.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export type ConfirmationOf<T extends ConfirmedType> = ServerEvent.ByType<(typeof effectTypes)[T]>
+
+/**
+ * What a client waits for after sending a message of type `T`: its reply, the session event that
+ * confirms it, or nothing (`leave_session`).
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export type OutcomeOf<T extends ClientMessage.Type> = T extends ConfirmedType
+  ? ConfirmationOf<T>
+  : [ReplyOf<T>] extends [never]
+    ? void
+    : ReplyOf<T>
+
+/**
+ * Whether a message of this type expects nothing back (`leave_session`, seed: fire-and-forget).
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const isNotification = (type: ClientMessage.Type): boolean =>
+  replyTypes[type].length === 0 && !(type in effectTypes)
+
+/**
+ * Whether a message of this type is confirmed by a session event rather than answered by a reply.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const isConfirmed = (type: ClientMessage.Type): type is ConfirmedType => type in effectTypes
+
+/**
+ * Requests that change nothing on the gateway, so a client may send them again after a reconnect
+ * when it cannot know whether the first copy arrived. Every other request is sent at most once.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const idempotentTypes: ReadonlySet<ClientMessage.Type> = new Set<ClientMessage.Type>([
+  "list_sessions",
+  "join_session",
+  "get_history",
+  "get_events",
+  "ping",
+  "list_files",
+  "read_file",
+  "file_history",
+  "file_at_iteration"
+])
+
+/**
+ * Whether messages of this type carry a `requestId` that the client chooses for correlation.
+ * `answer_question` does not: its `requestId` (seed) names the question being answered, so a
+ * client never replaces it, and replies never echo it as a correlation id.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const hasCorrelationId = (type: ClientMessage.Type): boolean => type !== "answer_question"
+
+/**
+ * The correlation id a client put on a message, if any (never `answer_question`'s question id).
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const correlationIdOf = (message: ClientMessage.ClientMessage): string | undefined =>
+  hasCorrelationId(message.type) ? message.requestId : undefined
+
+/**
+ * Whether `event` is the session event showing that the fire-and-forget `request` took effect.
+ * Only the fields the seeds fix are required: the project's additions are checked when present.
+ *
+ * - `run_turn`: a `turn_started` of that session; when the event echoes `clientTurnId` it must be
+ *   the request's. Without the echo, the turn is the next `turn_started` of the session after the
+ *   request was sent (one turn at a time per session; among several waiting callers the oldest
+ *   takes it).
+ * - `stop_turn`: a `stop_acknowledged` of that session.
+ * - `steer`: a `steer_sent` of that session; when it carries `content` it must be the request's.
+ * - `answer_question`: an `approval_resolved` of that session; when it carries `requestId` it must
+ *   be the question's.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const confirms = (request: ClientMessage.ClientMessage, event: ServerEvent.ServerEvent): boolean => {
+  switch (request.type) {
+    case "run_turn":
+      return (
+        event.type === "turn_started" &&
+        event.sessionId === request.sessionId &&
+        (event.clientTurnId === undefined || event.clientTurnId === request.clientTurnId)
+      )
+    case "stop_turn":
+      return event.type === "stop_acknowledged" && event.sessionId === request.sessionId
+    case "steer":
+      return (
+        event.type === "steer_sent" &&
+        event.sessionId === request.sessionId &&
+        ((event as { content?: string }).content === undefined ||
+          (event as { content?: string }).content === request.content)
+      )
+    case "answer_question":
+      return (
+        event.type === "approval_resolved" &&
+        event.sessionId === request.sessionId &&
+        ((event as { requestId?: string }).requestId === undefined ||
+          (event as { requestId?: string }).requestId === request.requestId)
+      )
+    default:
+      return false
+  }
+}
+
+/**
  * Whether `event` answers `request`, judged by type and key fields only (no `requestId`): the
  * rule for a gateway that does not advertise the `"requestId"` feature. Among several pending
  * requests that an event matches, the oldest one takes it.
@@ -71,11 +222,7 @@ export const effectTypes = {
  * @category correlation
  */
 export const matches = (request: ClientMessage.ClientMessage, event: ServerEvent.ServerEvent): boolean => {
-  if (event.type === "error") {
-    if (event.requestType !== undefined && event.requestType !== request.type) return false
-    const sessionId = "sessionId" in request ? request.sessionId : undefined
-    return event.sessionId === undefined || sessionId === undefined || event.sessionId === sessionId
-  }
+  if (event.type === "error") return errorMatches(request, event)
   if (!(replyTypes[request.type] as ReadonlyArray<string>).includes(event.type)) return false
   switch (request.type) {
     case "rename_session":
@@ -110,15 +257,40 @@ export const matches = (request: ClientMessage.ClientMessage, event: ServerEvent
         event.type === "file_history_result" && event.sessionId === request.sessionId && event.path === request.path
       )
     case "manage_members":
-      return (
-        (request.action === "list" && event.type === "member_list") ||
-        (request.action === "set_role" && event.type === "member_updated" && event.member.userId === request.userId) ||
-        (request.action === "remove" && event.type === "member_removed" && event.userId === request.userId)
-      )
+      if (event.type !== memberReplyTypes[request.action]) return false
+      return event.type === "member_updated"
+        ? event.member.userId === request.userId
+        : event.type === "member_removed"
+          ? event.userId === request.userId
+          : true
     default:
       return true
   }
 }
+
+/**
+ * Whether an `error` without a correlation id could answer `request`: its `requestType`, when
+ * given, is the request's type, and its `sessionId`, when given, the request's session. An error
+ * that names neither could answer any request; a client then attributes it only when exactly one
+ * request is waiting, and otherwise reports it instead of failing an unrelated caller.
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const errorMatches = (request: ClientMessage.ClientMessage, event: ServerEvent.ErrorEvent): boolean => {
+  if (event.requestType !== undefined && event.requestType !== request.type) return false
+  const sessionId = "sessionId" in request ? request.sessionId : undefined
+  return event.sessionId === undefined || sessionId === undefined || event.sessionId === sessionId
+}
+
+/**
+ * Whether an `error` names what it answers (`requestType` or `sessionId`).
+ *
+ * @since 0.2.0
+ * @category correlation
+ */
+export const errorIsAttributed = (event: ServerEvent.ErrorEvent): boolean =>
+  event.requestType !== undefined || event.sessionId !== undefined
 
 /**
  * The correlation id a reply or error carries, if any.

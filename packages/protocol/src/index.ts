@@ -3,6 +3,10 @@
  */
 export * as ClientMessage from "./ClientMessage.js"
 /**
+ * @since 0.2.0
+ */
+export * from "./CloseCode.js"
+/**
  * @since 0.1.0
  */
 export * as Codec from "./Codec.js"
@@ -10,6 +14,10 @@ export * as Codec from "./Codec.js"
  * @since 0.1.0
  */
 export * as Correlation from "./Correlation.js"
+/**
+ * @since 0.2.0
+ */
+export * as ErrorCode from "./ErrorCode.js"
 /**
  * @since 0.1.0
  */

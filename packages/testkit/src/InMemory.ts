@@ -6,7 +6,6 @@
  * @since 0.1.0
  */
 import { Transport } from "@diminuendo/client"
-import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -24,7 +23,7 @@ import * as Gateway from "./Gateway.js"
  * @category models
  */
 export interface InMemoryOptions {
-  /** Frames buffered towards the client before the gateway's writer waits (backpressure). @default 1024 */
+  /** Frames held towards the client (while it runs an Effect a frame asked for) before the gateway's writer waits. @default 1024 */
   readonly buffer?: number
 }
 
@@ -41,18 +40,42 @@ export const connect = (
   Effect.gen(function* () {
     const outer = yield* Effect.scope
     const gatewayScope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-    const toClient = yield* Queue.bounded<string>(options.buffer ?? 1024)
     const toGateway = yield* Queue.unbounded<string>()
     const closed = yield* Deferred.make<Transport.CloseInfo>()
+    // The gateway's writer waits while the client holds `buffer` frames (backpressure).
+    const writable = Effect.unsafeMakeLatch(true)
 
+    // Uninterruptible: the closing fiber may live in a scope that the close ends (a keepalive).
     const closeWith = (info: Transport.CloseInfo) =>
-      Effect.flatMap(Deferred.succeed(closed, info), (first) =>
-        first ? Scope.close(gatewayScope, Exit.void) : Effect.void
+      Effect.uninterruptible(
+        Effect.flatMap(Deferred.succeed(closed, info), (first) => {
+          if (!first) return Effect.void
+          driver.closed(info)
+          writable.unsafeOpen()
+          return Scope.close(gatewayScope, Exit.void)
+        })
       )
+
+    const driver = Transport.makeConnection({
+      send: (frame) =>
+        Effect.flatMap(Deferred.poll(closed), (done) =>
+          Option.isSome(done)
+            ? Effect.fail(new Transport.TransportError({ reason: "Closed", message: "connection closed" }))
+            : Effect.asVoid(Queue.offer(toGateway, frame))
+        ),
+      close: (code, reason) => closeWith({ code, reason }),
+      maxHeldFrames: options.buffer ?? 1024,
+      onFull: () => writable.unsafeClose(),
+      onDrained: () => writable.unsafeOpen()
+    })
 
     const peer: Gateway.Peer = {
       write: (frame) =>
-        Effect.flatMap(Deferred.isDone(closed), (done) => (done ? Effect.void : Queue.offer(toClient, frame))),
+        Effect.flatMap(Deferred.isDone(closed), (done) => {
+          if (done) return Effect.void
+          driver.receive(frame)
+          return writable.await
+        }),
       // Forked: the gateway may close from a fiber that the close itself interrupts.
       close: (code, reason) =>
         Effect.asVoid(
@@ -62,43 +85,7 @@ export const connect = (
     const accepted = yield* Scope.extend(gateway.accept(peer), gatewayScope)
     yield* Effect.forkIn(Effect.forever(Effect.flatMap(Queue.take(toGateway), accepted.receive)), gatewayScope)
     yield* Effect.addFinalizer(() => closeWith({ code: 1000, reason: "client closed" }))
-
-    const connection: Transport.Connection & { readonly control: Gateway.ConnectionControl } = {
-      control: accepted.control,
-      send: (frame) =>
-        Effect.flatMap(Deferred.poll(closed), (done) =>
-          Option.isSome(done)
-            ? Effect.fail(new Transport.TransportError({ reason: "Closed", message: "connection closed" }))
-            : Effect.asVoid(Queue.offer(toGateway, frame))
-        ),
-      run: (handler) => {
-        const handOver = (frames: ReadonlyArray<string>) => handler(frames) ?? Effect.void
-        return Effect.gen(function* () {
-          for (;;) {
-            const ready = yield* Queue.takeUpTo(toClient, Transport.maxBatch)
-            if (ready.length > 0) {
-              yield* handOver(Chunk.toReadonlyArray(ready))
-              continue
-            }
-            // Nothing queued: wait for a frame or the close. Frames queued before the close are
-            // delivered first, as on a socket.
-            const next = yield* Effect.raceFirst(
-              Effect.map(Queue.take(toClient), Option.some),
-              Effect.as(Deferred.await(closed), Option.none<string>())
-            )
-            if (Option.isSome(next)) {
-              yield* handOver([next.value])
-              continue
-            }
-            const rest = yield* Queue.takeAll(toClient)
-            if (rest.length > 0) yield* handOver(Chunk.toReadonlyArray(rest))
-            return yield* Deferred.await(closed)
-          }
-        })
-      },
-      close: (code, reason) => closeWith({ code, reason })
-    }
-    return connection
+    return { ...driver.connection, control: accepted.control }
   })
 
 /**

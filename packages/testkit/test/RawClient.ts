@@ -51,6 +51,7 @@ export const fromConnection = (connection: Transport.Connection): Effect.Effect<
       .run((batch) =>
         Effect.sync(() => {
           for (const frame of batch) {
+            if (typeof frame !== "string") continue
             frames.push(frame)
             const decoded = Codec.client.decode(frame)
             if (Either.isRight(decoded)) {

@@ -1,8 +1,9 @@
 /**
- * Fan-out of events to subscribers, each with its own bounded buffer. Policy for a subscriber that
- * falls behind: when its buffer is full, its stream fails with `SlowConsumer` after delivering
- * what it had buffered; the other subscribers and the connection are not affected, and memory stays
- * bounded. Nothing is dropped silently.
+ * Fan-out of events to subscribers, each with its own buffer, bounded in events and in bytes (the
+ * size of the frames the events came in). Policy for a subscriber that falls behind: when its
+ * buffer is full, its stream fails with `SlowConsumer` after delivering what it had buffered; the
+ * other subscribers and the connection are not affected, and memory stays bounded. Nothing is
+ * dropped silently.
  *
  * @internal
  */
@@ -16,19 +17,29 @@ import { GatewayError } from "../GatewayError.js"
 interface Subscriber<A> {
   /** What has arrived and not been read: at most `capacity` values. */
   buffer: Array<A>
+  /** The bytes of what is in `buffer`. */
+  bytes: number
   readonly capacity: number
+  readonly maxBytes: number
   /** Set once the stream is to end after its buffer: `None` at the end, `Some` for `SlowConsumer`. */
   end: Option.Option<GatewayError> | undefined
   /** The reader waiting for the next value, if it waits. */
   wake: (() => void) | undefined
 }
 
+/** How far a subscriber may fall behind. */
+export interface Bounds {
+  readonly events: number
+  readonly bytes: number
+}
+
 export interface Broadcast<A> {
-  readonly publish: (value: A) => void
+  /** Hands `value` (of `bytes` bytes on the wire) to every subscriber. */
+  readonly publish: (value: A, bytes: number) => void
   /** Ends every subscriber's stream (the client closed). */
   readonly end: () => void
   /** Subscribes now (no event published after this is missed); the stream reads what arrives. */
-  readonly subscribeScoped: (capacity: number) => Effect.Effect<Stream.Stream<A, GatewayError>, never, Scope.Scope>
+  readonly subscribeScoped: (bounds: Bounds) => Effect.Effect<Stream.Stream<A, GatewayError>, never, Scope.Scope>
   readonly size: () => number
 }
 
@@ -40,21 +51,27 @@ const notify = <A>(subscriber: Subscriber<A>) => {
   }
 }
 
+const slow = (behind: string) =>
+  new GatewayError({
+    reason: "SlowConsumer",
+    message: `an event stream fell ${behind} behind and was ended`
+  })
+
 export const make = <A>(): Broadcast<A> => {
   const subscribers = new Set<Subscriber<A>>()
   let ended = false
   return {
-    publish: (value) => {
+    publish: (value, bytes) => {
       for (const subscriber of subscribers) {
         if (subscriber.end !== undefined) continue
         if (subscriber.buffer.length >= subscriber.capacity) {
-          subscriber.end = Option.some(
-            new GatewayError({
-              reason: "SlowConsumer",
-              message: `an event stream fell more than ${subscriber.capacity} events behind and was ended`
-            })
-          )
-        } else subscriber.buffer.push(value)
+          subscriber.end = Option.some(slow(`more than ${subscriber.capacity} events`))
+        } else if (subscriber.bytes + bytes > subscriber.maxBytes && subscriber.buffer.length > 0) {
+          subscriber.end = Option.some(slow(`more than ${subscriber.maxBytes} bytes of events`))
+        } else {
+          subscriber.buffer.push(value)
+          subscriber.bytes += bytes
+        }
         notify(subscriber)
       }
     },
@@ -66,11 +83,13 @@ export const make = <A>(): Broadcast<A> => {
       }
     },
     size: () => subscribers.size,
-    subscribeScoped: (capacity) =>
+    subscribeScoped: (bounds) =>
       Effect.gen(function* () {
         const subscriber: Subscriber<A> = {
           buffer: [],
-          capacity,
+          bytes: 0,
+          capacity: bounds.events,
+          maxBytes: bounds.bytes,
           end: ended ? Option.none() : undefined,
           wake: undefined
         }
@@ -87,6 +106,7 @@ export const make = <A>(): Broadcast<A> => {
           if (subscriber.buffer.length > 0) {
             const values = subscriber.buffer
             subscriber.buffer = []
+            subscriber.bytes = 0
             return Effect.succeed(Chunk.unsafeFromArray(values))
           }
           if (subscriber.end !== undefined) return Effect.fail(subscriber.end)

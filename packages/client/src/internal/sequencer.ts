@@ -10,13 +10,16 @@ import type { ServerEvent } from "@diminuendo/protocol"
 /** What the application receives for one session: its events, in order, and gaps. */
 export type SessionItem = ServerEvent.SessionEvent | ServerEvent.Gap
 
-/** Receives what a sequencer releases, in order. */
-export type Emit = (item: SessionItem) => void
+/** Receives what a sequencer releases, in order, with the size of the frame it came in. */
+export type Emit = (item: SessionItem, bytes: number) => void
+
+/** The size counted for a gap the client makes up itself. */
+const gapBytes = 64
 
 export interface Sequencer {
   /** The last `seq` delivered, if any: where a resume starts (`afterSeq`). */
   readonly lastSeq: () => number | undefined
-  readonly accept: (event: ServerEvent.SessionEvent, emit: Emit) => void
+  readonly accept: (event: ServerEvent.SessionEvent, bytes: number, emit: Emit) => void
   /** A gap announced by the gateway. */
   readonly gap: (gap: ServerEvent.Gap, emit: Emit) => void
   /** The replay after a (re)join has ended: a hole still open now will not fill. */
@@ -27,26 +30,31 @@ export interface Sequencer {
   readonly baseline: (seq: number) => void
 }
 
+interface Held {
+  readonly event: ServerEvent.SessionEvent
+  readonly bytes: number
+}
+
 /**
  * @param start the last `seq` already delivered (a resume), or undefined for a fresh join.
  * @param window how many out-of-order events to hold while waiting for a missing one.
  */
 export const make = (sessionId: string, start: number | undefined, window: number): Sequencer => {
   let last = start
-  const pending = new Map<number, ServerEvent.SessionEvent>()
+  const pending = new Map<number, Held>()
 
   const flush = (emit: Emit) => {
     for (let next = pending.get(last! + 1); next !== undefined; next = pending.get(last! + 1)) {
-      pending.delete(next.seq)
-      last = next.seq
-      emit(next)
+      pending.delete(next.event.seq)
+      last = next.event.seq
+      emit(next.event, next.bytes)
     }
   }
 
   const skipToEarliest = (emit: Emit) => {
     if (pending.size === 0 || last === undefined) return
     const earliest = Math.min(...pending.keys())
-    emit({ type: "gap", sessionId, fromSeq: last + 1, toSeq: earliest - 1 })
+    emit({ type: "gap", sessionId, fromSeq: last + 1, toSeq: earliest - 1 }, gapBytes)
     last = earliest - 1
     flush(emit)
   }
@@ -57,26 +65,26 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     baseline: (seq) => {
       if (last === undefined) last = seq
     },
-    accept: (event, emit) => {
+    accept: (event, bytes, emit) => {
       if (last === undefined) {
         last = event.seq
-        return emit(event)
+        return emit(event, bytes)
       }
       // A stream snapshot marks a position (the latest event its text includes): not a new entry.
-      if (event.type === "stream_snapshot" && event.seq === last) return emit(event)
+      if (event.type === "stream_snapshot" && event.seq === last) return emit(event, bytes)
       if (event.seq <= last || pending.has(event.seq)) return
       if (event.seq === last + 1) {
         last = event.seq
-        emit(event)
+        emit(event, bytes)
         if (pending.size > 0) flush(emit)
         return
       }
-      pending.set(event.seq, event)
+      pending.set(event.seq, { event, bytes })
       while (pending.size > window) skipToEarliest(emit)
     },
     gap: (gap, emit) => {
       if (last !== undefined && gap.toSeq <= last) return
-      emit(gap)
+      emit(gap, gapBytes)
       last = gap.toSeq
       for (const seq of [...pending.keys()]) if (seq <= gap.toSeq) pending.delete(seq)
       flush(emit)

@@ -4,16 +4,18 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Inbound from "../src/internal/inbound.js"
 import * as Transport from "../src/Transport.js"
 
 const setup = (highWaterMark = 4) => {
   const signals: Array<"full" | "drained"> = []
-  const inbound = Inbound.make({
-    highWaterMark,
+  const driver = Transport.makeConnection({
+    send: () => Effect.void,
+    close: () => Effect.void,
+    maxHeldFrames: highWaterMark,
     onFull: () => signals.push("full"),
     onDrained: () => signals.push("drained")
   })
+  const inbound = { frame: driver.receive, close: driver.closed, run: driver.connection.run }
   return { inbound, signals }
 }
 
@@ -28,7 +30,7 @@ describe("inbound frames (socket transports)", () => {
       const reader = yield* Effect.fork(
         inbound.run((frames) => {
           calls.push(frames.length)
-          seen.push(...frames)
+          seen.push(...(frames as ReadonlyArray<string>))
           return undefined
         })
       )
@@ -50,7 +52,7 @@ describe("inbound frames (socket transports)", () => {
       const seen: Array<string> = []
       const reader = yield* Effect.fork(
         inbound.run((frames) => {
-          seen.push(...frames)
+          seen.push(...(frames as ReadonlyArray<string>))
           return frames.includes("slow") ? Deferred.await(gate) : undefined
         })
       )
@@ -78,7 +80,7 @@ describe("inbound frames (socket transports)", () => {
       const seen: Array<string> = []
       yield* inbound.run((frames) => {
         sizes.push(frames.length)
-        seen.push(...frames)
+        seen.push(...(frames as ReadonlyArray<string>))
         return undefined
       })
       assert.deepStrictEqual(sizes, [Transport.maxBatch, Transport.maxBatch, 7])
@@ -110,7 +112,7 @@ describe("inbound frames (socket transports)", () => {
       const seen: Array<string> = []
       const reader = yield* Effect.fork(
         inbound.run((frames) => {
-          seen.push(...frames)
+          seen.push(...(frames as ReadonlyArray<string>))
           return undefined
         })
       )

@@ -1,0 +1,134 @@
+/**
+ * The inbound path: each frame of a connection is decoded, the handshake and control events are
+ * noted on the connection, session events go through their session's sequencer, replies settle
+ * their requests, and everything reaches `events`. It runs synchronously in the socket's callback;
+ * only rare work (a log line, a close) is returned as an Effect.
+ *
+ * @internal
+ */
+import { CloseCode, type Codec, ServerEvent } from "@diminuendo/protocol"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type { Diagnostic, DiagnosticReason } from "../Diagnostic.js"
+import type * as Transport from "../Transport.js"
+import type { Broadcast } from "./broadcast.js"
+import type { Link } from "./link.js"
+import type { Requests } from "./requests.js"
+import type { Sessions } from "./sessions.js"
+
+/**
+ * The longest `server_shutdown.reconnectAfterMs` the client honours: a larger value (even 2^53-1)
+ * waits this long, so one frame cannot park the client for good.
+ */
+export const maxShutdownDelayMs = 5 * 60 * 1000
+
+const excerpt = (frame: string) => (frame.length > 200 ? `${frame.slice(0, 200)}...` : frame)
+
+/** The size a diagnostic is counted as in subscriber buffers (its excerpt, at most ~200 characters). */
+const diagnosticBytes = 256
+
+export const make = (deps: {
+  readonly codec: Codec.ClientCodec
+  readonly requests: Requests
+  readonly sessions: Sessions
+  readonly events: Broadcast<ServerEvent.ServerEvent>
+  readonly diagnostics: Broadcast<Diagnostic>
+}) => {
+  const { codec, diagnostics, events, requests, sessions } = deps
+
+  const report = (reason: DiagnosticReason, message: string, frame: string): Effect.Effect<void> => {
+    diagnostics.publish({ reason, message, excerpt: excerpt(frame) }, diagnosticBytes)
+    return Effect.logWarning("discarded a frame from the gateway").pipe(Effect.annotateLogs({ reason, message }))
+  }
+
+  const onFrame = (link: Link, frame: Transport.Frame): Effect.Effect<void> | undefined => {
+    if (typeof frame !== "string") {
+      return report("BinaryFrame", `a binary frame of ${frame.byteLength} bytes (the protocol uses text frames)`, "")
+    }
+    const decoded = codec.decode(frame)
+    if (Either.isLeft(decoded)) return report(decoded.left.reason, decoded.left.message, frame)
+    const event = decoded.right
+    const bytes = frame.length
+    switch (event.type) {
+      case "welcome":
+        // Only the first welcome of a connection sets its features.
+        if (!link.welcomed) {
+          link.welcomed = true
+          link.requestIds = event.features?.includes("requestId") ?? false
+          Deferred.unsafeDone(link.welcome, Exit.succeed(event))
+        }
+        events.publish(event, bytes)
+        return undefined
+      case "connected":
+        link.connectionId = event.connectionId
+        break
+      case "pong":
+        if (event.ts === link.pingTs) link.pingTs = undefined
+        break
+      case "server_shutdown":
+        link.shutdownDelayMs = Math.min(event.reconnectAfterMs ?? 0, maxShutdownDelayMs)
+        events.publish(event, bytes)
+        return Effect.zipRight(
+          Effect.logInfo("gateway is shutting down").pipe(Effect.annotateLogs({ reason: event.reason })),
+          link.connection.close(CloseCode.Normal, "server shutdown")
+        )
+      case "replay_complete":
+        events.publish(event, bytes)
+        sessions.replayComplete(event.sessionId)
+        return undefined
+      case "gap":
+        sessions.deliver(event, bytes)
+        return undefined
+      case "state_snapshot":
+        if (event.lastSeq !== undefined) sessions.baseline(event.sessionId, event.lastSeq)
+        break
+    }
+    if (ServerEvent.isSessionEvent(event)) sessions.deliver(event, bytes)
+    else events.publish(event, bytes)
+    if (requests.settle(link, event)) return undefined
+    if (event.type === "authenticated") {
+      Deferred.unsafeDone(link.unprompted, Exit.succeed(event))
+      return undefined
+    }
+    if (event.type === "error") {
+      return report(
+        "UnattributedError",
+        `an error no pending request can be matched to with certainty: ${event.code}: ${event.message}`,
+        frame
+      )
+    }
+    return undefined
+  }
+
+  /** The frame handler of one connection. */
+  return (link: Link): Transport.FrameHandler =>
+    (frames) => {
+      link.frames += frames.length
+      let effects: Array<Effect.Effect<void>> | undefined
+      for (const frame of frames) {
+        let effect: Effect.Effect<void> | undefined
+        try {
+          effect = onFrame(link, frame)
+        } catch (defect) {
+          // A defect here must not leave a connection that reads nothing: drop it (the supervisor
+          // reconnects and resumes) and say why.
+          diagnostics.publish(
+            {
+              reason: "HandlerDefect",
+              message: `the client failed handling a frame (${String(defect)}); reconnecting`,
+              excerpt: typeof frame === "string" ? excerpt(frame) : ""
+            },
+            diagnosticBytes
+          )
+          return Effect.zipRight(
+            Effect.logError("the client failed handling a frame; dropping the connection", defect),
+            link.connection.close(CloseCode.InternalError, "client frame handling failed")
+          )
+        }
+        if (effect !== undefined) (effects ??= []).push(effect)
+      }
+      return effects === undefined ? undefined : Effect.all(effects, { discard: true })
+    }
+}

@@ -1,0 +1,291 @@
+/**
+ * Requests in flight: sending or parking them, where a reply meets its request ({@link Requests.match}),
+ * the deadline sweep, and what happens to them when their connection goes (orphaned, parked, re-sent).
+ *
+ * @internal
+ */
+import { type ClientMessage, type Codec, Correlation, type ProtocolError, type ServerEvent } from "@diminuendo/protocol"
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
+import { GatewayError } from "../GatewayError.js"
+import type { Link } from "./link.js"
+import { traced } from "./tracing.js"
+
+type Outcome = Exit.Exit<ServerEvent.ServerEvent, GatewayError>
+
+interface Pending {
+  readonly key: number
+  /** As sent (with the `requestId` of the connection it was sent on). */
+  message: ClientMessage.ClientMessage
+  /** The waiting caller, once it waits; until then a settlement is kept in `outcome`. */
+  resume: ((exit: Outcome) => void) | undefined
+  outcome: Outcome | undefined
+  /** The connection it was sent on; -1 while parked (not sent yet, or to be re-sent). */
+  epoch: number
+  /** Clock millis after which it fails with `RequestTimeout`. */
+  readonly deadline: number
+}
+
+export interface Requests {
+  /**
+   * Sends `message` on `link` and waits for the event that settles it (a reply, the session event
+   * confirming it, or an `error`). Without a link the request is parked and sent by `resend` once a
+   * connection is up. Interrupting the wait withdraws the request.
+   */
+  readonly exchange: (
+    message: ClientMessage.ClientMessage,
+    link: Link | undefined,
+    deadline?: number
+  ) => Effect.Effect<ServerEvent.ServerEvent, GatewayError>
+  /** Settles the request `event` answers, if one waits for it; false otherwise. */
+  readonly settle: (link: Link, event: ServerEvent.ServerEvent) => boolean
+  /** `message` with this connection's correlation id, when the gateway echoes them. */
+  readonly withRequestId: (link: Link, message: ClientMessage.ClientMessage) => ClientMessage.ClientMessage
+  /** The connection `epoch` is gone: park what may be sent again, fail the rest with `ConnectionLost`. */
+  readonly orphan: (epoch: number, reason: string, reconnecting: boolean) => void
+  /** Sends the parked requests on `link`. */
+  readonly resend: (link: Link) => Effect.Effect<void>
+  /** Fails every request (the client is closing or gave up). */
+  readonly failAll: (reason: "NotConnected" | "Closed", message: string) => void
+  readonly size: () => number
+}
+
+const serverError = (event: ServerEvent.ErrorEvent, requestType: string) =>
+  new GatewayError({
+    reason: event.code === "AUTH_FAILED" ? "AuthFailed" : "ServerError",
+    message: `${event.code}: ${event.message}`,
+    code: event.code,
+    requestType
+  })
+
+/**
+ * A copy of `message` with one more field (a loop is cheaper than an object spread here, on the
+ * path of every request).
+ */
+const withField = <A extends object>(message: A, key: string, value: unknown): A => {
+  const out: Record<string, unknown> = {}
+  for (const k in message) out[k] = message[k]
+  out[key] = value
+  return out as A
+}
+
+const withoutRequestId = (message: ClientMessage.ClientMessage): ClientMessage.ClientMessage => {
+  const out: Record<string, unknown> = {}
+  for (const k in message) if (k !== "requestId") out[k] = message[k as keyof typeof message]
+  return out as unknown as ClientMessage.ClientMessage
+}
+
+export const make = (options: {
+  readonly codec: Codec.ClientCodec
+  readonly clock: Clock.Clock
+  /** Where the deadline sweep runs. */
+  readonly scope: Scope.Scope
+  readonly timeoutMs: number
+  /** The client is closed: new requests fail at once. */
+  readonly isClosing: () => boolean
+}): Requests => {
+  const { clock, codec, timeoutMs } = options
+  const pending = new Map<number, Pending>()
+  /** By the `requestId` this client gave them (never `answer_question`'s, a question's id). */
+  const byRequestId = new Map<string, Pending>()
+  const clientId = Math.random().toString(36).slice(2, 8)
+  let keyCounter = 0
+  let sweeping = false
+
+  const track = (p: Pending) => {
+    pending.set(p.key, p)
+    const id = Correlation.correlationIdOf(p.message)
+    if (id !== undefined) byRequestId.set(id, p)
+  }
+  const forget = (p: Pending) => {
+    pending.delete(p.key)
+    const id = Correlation.correlationIdOf(p.message)
+    if (id !== undefined && byRequestId.get(id) === p) byRequestId.delete(id)
+  }
+
+  /** Removes a request and hands its outcome to the caller. */
+  const complete = (p: Pending, exit: Outcome) => {
+    forget(p)
+    if (p.resume !== undefined) p.resume(exit)
+    else p.outcome = exit
+  }
+
+  /** Waits for `p` to be settled; interrupting the wait withdraws the request. */
+  const outcomeOf = (p: Pending) =>
+    Effect.async<ServerEvent.ServerEvent, GatewayError>((resume) => {
+      if (p.outcome !== undefined) return resume(p.outcome)
+      p.resume = resume
+      return Effect.sync(() => forget(p))
+    })
+
+  /**
+   * One fiber keeps every request's deadline, running only while requests are pending (a timer per
+   * request costs more than the rest of a request's client-side work). Deadlines only grow (each is
+   * the call's time plus the same timeout), so sleeping until the earliest is never late.
+   */
+  const sweep: Effect.Effect<void> = Effect.suspend(() => {
+    const now = clock.unsafeCurrentTimeMillis()
+    let next = Number.POSITIVE_INFINITY
+    for (const p of [...pending.values()]) {
+      if (p.deadline > now) {
+        if (p.deadline < next) next = p.deadline
+        continue
+      }
+      const type = p.message.type
+      complete(
+        p,
+        Exit.fail(
+          new GatewayError({ reason: "RequestTimeout", message: `Request timeout for ${type}`, requestType: type })
+        )
+      )
+    }
+    if (next === Number.POSITIVE_INFINITY) {
+      sweeping = false
+      return Effect.void
+    }
+    return Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, Math.min(next - now, timeoutMs)))), sweep)
+  })
+
+  const startSweep = Effect.suspend(() => {
+    if (sweeping) return Effect.void
+    sweeping = true
+    return Effect.asVoid(Effect.forkIn(sweep, options.scope))
+  })
+
+  const rejected = (message: ClientMessage.ClientMessage, cause: ProtocolError) =>
+    new GatewayError({ reason: "ProtocolError", message: cause.message, requestType: message.type, cause })
+
+  const withRequestId = (link: Link, message: ClientMessage.ClientMessage): ClientMessage.ClientMessage =>
+    link.requestIds && Correlation.hasCorrelationId(message.type)
+      ? withField(message, "requestId", `${clientId}-${++keyCounter}`)
+      : message
+
+  const exchange: Requests["exchange"] = (message, link, deadline) =>
+    Effect.suspend(() => {
+      if (options.isClosing()) {
+        return Effect.fail(
+          new GatewayError({ reason: "NotConnected", message: "the client is closed", requestType: message.type })
+        )
+      }
+      const entry: Pending = {
+        key: ++keyCounter,
+        message,
+        resume: undefined,
+        outcome: undefined,
+        epoch: -1,
+        deadline: deadline ?? clock.unsafeCurrentTimeMillis() + timeoutMs
+      }
+      const wire = link === undefined ? message : withRequestId(link, message)
+      // Encoding validates: a message the Schema rejects fails now, before anything is sent.
+      const encoded = codec.encode(wire)
+      if (Either.isLeft(encoded)) return Effect.fail(rejected(message, encoded.left))
+      const wait =
+        entry.deadline === Number.POSITIVE_INFINITY ? outcomeOf(entry) : Effect.zipRight(startSweep, outcomeOf(entry))
+      if (link === undefined) {
+        track(entry)
+        return wait
+      }
+      entry.epoch = link.epoch
+      entry.message = wire
+      track(entry)
+      // A failed write means the connection is going: the loss handling settles the entry.
+      return Effect.zipRight(Effect.ignore(link.connection.send(encoded.right)), wait)
+    }).pipe((self) => traced(self, message))
+
+  /** Where a reply meets its request: `requestId` first, then type and key fields, oldest first. */
+  const match = (link: Link, event: ServerEvent.ServerEvent): Pending | undefined => {
+    const id = Correlation.requestIdOf(event)
+    if (link.requestIds && id !== undefined) {
+      const p = byRequestId.get(id)
+      if (p !== undefined && p.epoch === link.epoch) return p
+    }
+    const isError = event.type === "error"
+    let candidate: Pending | undefined
+    let candidates = 0
+    for (const p of pending.values()) {
+      if (p.epoch !== link.epoch) continue
+      const message = p.message
+      if (isError) {
+        if (id !== undefined) {
+          // An error carrying an id answers the request with that id: only `answer_question`'s
+          // (its id is the question's) is not in `byRequestId`.
+          if (message.type === "answer_question" && message.requestId === id) return p
+          if (link.requestIds) continue
+        }
+        if (Correlation.errorMatches(message, event)) {
+          candidates += 1
+          candidate ??= p
+        }
+        continue
+      }
+      if (Correlation.isConfirmed(message.type)) {
+        if (Correlation.confirms(message, event)) return p
+        continue
+      }
+      if (link.requestIds && id !== undefined) continue
+      if (Correlation.matches(message, event)) return p
+    }
+    // An error that names neither a request type nor a session answers the oldest candidate only
+    // when it cannot be another's: never an unrelated caller.
+    if (isError && !Correlation.errorIsAttributed(event as ServerEvent.ErrorEvent) && candidates > 1) return undefined
+    return candidate
+  }
+
+  return {
+    exchange,
+    withRequestId,
+    size: () => pending.size,
+    settle: (link, event) => {
+      if (pending.size === 0) return false
+      const p = match(link, event)
+      if (p === undefined) return false
+      complete(p, event.type === "error" ? Exit.fail(serverError(event, p.message.type)) : Exit.succeed(event))
+      return true
+    },
+    orphan: (epoch, reason, reconnecting) => {
+      for (const p of [...pending.values()]) {
+        if (p.epoch !== epoch) continue
+        if (reconnecting && Correlation.idempotentTypes.has(p.message.type)) {
+          p.epoch = -1
+          continue
+        }
+        complete(
+          p,
+          Exit.fail(
+            new GatewayError({
+              reason: "ConnectionLost",
+              message: `the connection was lost (${reason}) after ${p.message.type} was sent; whether the gateway acted on it is unknown`,
+              requestType: p.message.type
+            })
+          )
+        )
+      }
+    },
+    resend: (link) =>
+      Effect.suspend(() => {
+        const sends: Array<Effect.Effect<void>> = []
+        for (const p of [...pending.values()]) {
+          if (p.epoch !== -1) continue
+          forget(p)
+          p.epoch = link.epoch
+          // A fresh requestId for this connection (`answer_question`'s is the question's: kept).
+          const bare = Correlation.correlationIdOf(p.message) === undefined ? p.message : withoutRequestId(p.message)
+          p.message = withRequestId(link, bare)
+          track(p)
+          const encoded = codec.encode(p.message)
+          if (Either.isLeft(encoded)) complete(p, Exit.fail(rejected(p.message, encoded.left)))
+          else sends.push(Effect.ignore(link.connection.send(encoded.right)))
+        }
+        return Effect.all(sends, { discard: true })
+      }),
+    failAll: (reason, message) => {
+      for (const p of [...pending.values()]) {
+        complete(p, Exit.fail(new GatewayError({ reason, message, requestType: p.message.type })))
+      }
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The sessions this client has joined: a sequencer each (exactly once, in order, or a gap), and a
+ * fan-out per session so a session's subscribers see only its items. A session's fan-out lives
+ * while it has subscribers or is joined, and is dropped after.
+ *
+ * @internal
+ */
+import type { ServerEvent } from "@diminuendo/protocol"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import type { GatewayError } from "../GatewayError.js"
+import * as Broadcast from "./broadcast.js"
+import * as Sequencer from "./sequencer.js"
+
+export interface Sessions {
+  /** Whether the session is joined (its events are sequenced and fanned out). */
+  readonly isJoined: (sessionId: string) => boolean
+  /** Starts sequencing a session, from `afterSeq` when given; no-op when already joined. */
+  readonly join: (sessionId: string, afterSeq: number | undefined) => void
+  readonly leave: (sessionId: string) => void
+  /** Where each joined session resumes: the last `seq` delivered. */
+  readonly resumePoints: () => ReadonlyArray<readonly [sessionId: string, afterSeq: number | undefined]>
+  readonly lastSeq: (sessionId: string) => number | undefined
+  /** A session event or gap from the gateway, with the size of its frame. */
+  readonly deliver: (event: ServerEvent.SessionEvent | ServerEvent.Gap, bytes: number) => void
+  /** The replay after a join ended: open holes become gaps. */
+  readonly replayComplete: (sessionId: string) => void
+  /** `state_snapshot.lastSeq`: where the log stands, for a session that has delivered nothing yet. */
+  readonly baseline: (sessionId: string, seq: number) => void
+  /** Subscribes now (nothing published after this is missed) to one session's items. */
+  readonly subscribe: (
+    sessionId: string,
+    bounds: Broadcast.Bounds
+  ) => Effect.Effect<Stream.Stream<Sequencer.SessionItem, GatewayError>, never, Scope.Scope>
+  /** Ends every session stream (the client closed). */
+  readonly end: () => void
+  /** Session fan-outs alive (for tests of cleanup). */
+  readonly fanOuts: () => number
+}
+
+export const make = (options: {
+  /** Receives every item too (the client's `events`). */
+  readonly publishAll: (item: ServerEvent.ServerEvent, bytes: number) => void
+  readonly reorderWindow: number
+}): Sessions => {
+  const joined = new Map<string, Sequencer.Sequencer>()
+  const fanOuts = new Map<string, Broadcast.Broadcast<Sequencer.SessionItem>>()
+  let ended = false
+
+  const publish: Sequencer.Emit = (item, bytes) => {
+    options.publishAll(item, bytes)
+    fanOuts.get(item.sessionId)?.publish(item, bytes)
+  }
+
+  const release = (sessionId: string) => {
+    const fanOut = fanOuts.get(sessionId)
+    if (fanOut !== undefined && fanOut.size() === 0 && !joined.has(sessionId)) fanOuts.delete(sessionId)
+  }
+
+  return {
+    isJoined: (sessionId) => joined.has(sessionId),
+    join: (sessionId, afterSeq) => {
+      if (!joined.has(sessionId)) joined.set(sessionId, Sequencer.make(sessionId, afterSeq, options.reorderWindow))
+    },
+    leave: (sessionId) => {
+      joined.delete(sessionId)
+      release(sessionId)
+    },
+    resumePoints: () =>
+      [...joined.entries()].map(([sessionId, sequencer]) => [sessionId, sequencer.lastSeq()] as const),
+    lastSeq: (sessionId) => joined.get(sessionId)?.lastSeq(),
+    deliver: (event, bytes) => {
+      const sequencer = joined.get(event.sessionId)
+      if (sequencer === undefined) {
+        // Not joined: nothing vouches for its order or origin, so it joins no session stream;
+        // it is still visible on `events`.
+        options.publishAll(event, bytes)
+        return
+      }
+      if (event.type === "gap") sequencer.gap(event, publish)
+      else sequencer.accept(event, bytes, publish)
+    },
+    replayComplete: (sessionId) => joined.get(sessionId)?.settle(publish),
+    baseline: (sessionId, seq) => joined.get(sessionId)?.baseline(seq),
+    subscribe: (sessionId, bounds) =>
+      Effect.suspend(() => {
+        let fanOut = fanOuts.get(sessionId)
+        if (fanOut === undefined) {
+          fanOut = Broadcast.make<Sequencer.SessionItem>()
+          if (ended) fanOut.end()
+          fanOuts.set(sessionId, fanOut)
+        }
+        // Finalizers run last-in first-out: the subscriber is gone by the time `release` looks.
+        return Effect.zipRight(
+          Effect.addFinalizer(() => Effect.sync(() => release(sessionId))),
+          fanOut.subscribeScoped(bounds)
+        )
+      }),
+    end: () => {
+      ended = true
+      for (const fanOut of fanOuts.values()) fanOut.end()
+    },
+    fanOuts: () => fanOuts.size
+  }
+}

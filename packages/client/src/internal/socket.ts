@@ -1,0 +1,31 @@
+/**
+ * What the two socket transports share.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Transport from "../Transport.js"
+
+/** The state of an open socket, in the `ws` library and in the standard API alike. */
+export const OPEN = 1
+export const CLOSED = 3
+
+/** The error for a socket that closes before it opened. */
+export const closedDuringHandshake = (url: string, code: number): Transport.TransportError =>
+  new Transport.TransportError({ reason: "OpenFailed", message: `${url} closed during the handshake (${code})` })
+
+/**
+ * `Connection.send` over a socket: writes at once, without waiting for the write to complete (a
+ * failed write surfaces as the socket's close).
+ */
+export const send =
+  (socketOf: () => { readonly readyState: number; send(frame: string): void } | undefined) =>
+  (frame: string): Effect.Effect<void, Transport.TransportError> =>
+    Effect.suspend(() => {
+      const socket = socketOf()
+      if (socket === undefined || socket.readyState !== OPEN) {
+        return Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
+      }
+      socket.send(frame)
+      return Effect.void
+    })

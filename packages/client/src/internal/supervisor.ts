@@ -1,0 +1,222 @@
+/**
+ * The reconnect policy: serve a connection, and after it drops, back off per the reconnect
+ * `Schedule` and connect again; then re-send what was parked and re-join every joined session from
+ * the last `seq` delivered. Owns the connection state and the current connection.
+ *
+ * @internal
+ */
+import { Correlation, type Shapes } from "@diminuendo/protocol"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Scope from "effect/Scope"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as ConnectionState from "../ConnectionState.js"
+import { GatewayError } from "../GatewayError.js"
+import * as Handshake from "./handshake.js"
+import * as Keepalive from "./keepalive.js"
+import type { Link } from "./link.js"
+import type { Requests } from "./requests.js"
+import type { Sessions } from "./sessions.js"
+
+export interface SupervisorOptions extends Handshake.HandshakeOptions {
+  readonly autoReconnect: boolean
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  readonly keepalive: Omit<Keepalive.KeepaliveOptions, never>
+  readonly sessions: Sessions
+  /** A token for each connection attempt. */
+  readonly token: Effect.Effect<Redacted.Redacted<string> | undefined, GatewayError>
+  /** Where the reconnect loop and re-joins run (the client's scope). */
+  readonly scope: Scope.Scope
+}
+
+export interface Supervisor {
+  readonly state: SubscriptionRef.SubscriptionRef<ConnectionState.ConnectionState>
+  /** The live connection, if one is up. */
+  readonly current: () => Link | undefined
+  readonly identity: () => Shapes.Identity | undefined
+  readonly setIdentity: (identity: Shapes.Identity) => void
+  /** The live connection, waiting for one while reconnecting. */
+  readonly awaitLink: Effect.Effect<Link, GatewayError>
+  /** Connects for the first time and starts the reconnect loop; fails if the first attempt does. */
+  readonly start: Effect.Effect<void, GatewayError>
+  readonly isClosing: () => boolean
+  /** Closes for good: the current connection with 1000, pending requests with `Closed`. */
+  readonly close: Effect.Effect<void>
+}
+
+export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
+  Effect.gen(function* () {
+    const { requests, sessions } = options
+    const state = yield* SubscriptionRef.make<ConnectionState.ConnectionState>(
+      ConnectionState.Connecting({ attempt: 1 })
+    )
+    let live: Handshake.Connected | undefined
+    let connected = yield* Deferred.make<Link, GatewayError>()
+    let identity: Shapes.Identity | undefined
+    let closing = false
+    let epochs = 0
+    let loop: Fiber.RuntimeFiber<void> | undefined
+
+    const setState = (next: ConnectionState.ConnectionState) => SubscriptionRef.set(state, next)
+
+    const connectOnce = (attempt: number) =>
+      Effect.gen(function* () {
+        yield* setState(ConnectionState.Connecting({ attempt }))
+        const token = yield* options.token
+        const next = yield* Handshake.connect(options, ++epochs, token)
+        identity = next.identity
+        yield* Effect.logInfo("connected to the gateway").pipe(
+          Effect.annotateLogs({ url: options.url, epoch: next.link.epoch })
+        )
+        return next
+      })
+
+    /** A connection is up: publish it, start its keepalive, re-send parked requests, re-join sessions. */
+    const serve = (next: Handshake.Connected) =>
+      Effect.gen(function* () {
+        live = next
+        const keepalive = Keepalive.make(next.link, options.keepalive)
+        if (keepalive !== undefined) yield* Effect.forkIn(keepalive, next.scope)
+        const welcome = next.welcome
+        yield* setState(
+          ConnectionState.Connected({
+            connectionId: next.link.connectionId ?? `connection-${next.link.epoch}`,
+            identity: next.identity,
+            gateway: {
+              serverVersion: welcome.serverVersion,
+              protocolVersion: welcome.protocolVersion,
+              requiresAuth: welcome.requiresAuth,
+              features: welcome.features ?? [],
+              heartbeatIntervalMs: welcome.heartbeatIntervalMs
+            }
+          })
+        )
+        yield* Deferred.succeed(connected, next.link)
+        yield* requests.resend(next.link)
+        yield* Effect.forEach(
+          sessions.resumePoints(),
+          ([sessionId, afterSeq]) =>
+            Effect.ignore(
+              requests.exchange(
+                { type: "join_session", sessionId, ...(afterSeq === undefined ? {} : { afterSeq }) },
+                next.link
+              )
+            ),
+          { concurrency: "unbounded", discard: true }
+        ).pipe(Effect.forkIn(options.scope))
+      })
+
+    const giveUp = (reason: string, message: string) =>
+      Effect.gen(function* () {
+        closing = true
+        yield* setState(ConnectionState.Closed({ reason }))
+        requests.failAll("NotConnected", message)
+        yield* Deferred.fail(connected, new GatewayError({ reason: "NotConnected", message }))
+      })
+
+    /** Connect attempts after a drop, each after its delay; `undefined` when the client gave up. */
+    const reconnect = (shutdownDelayMs: number | undefined) =>
+      Effect.gen(function* () {
+        let attempt = 1
+        let reason = "connection lost"
+        const delays = yield* Schedule.driver(
+          Schedule.delays(options.schedule).pipe(
+            Schedule.onDecision((delay, decision) =>
+              ScheduleDecision.isDone(decision)
+                ? Effect.void
+                : setState(ConnectionState.Reconnecting({ attempt, delayMs: Duration.toMillis(delay), reason }))
+            )
+          )
+        )
+        // After `server_shutdown` the first attempt waits the gateway's delay; the schedule follows.
+        const wait = (first: boolean) =>
+          first && shutdownDelayMs !== undefined
+            ? Effect.zipRight(
+                setState(
+                  ConnectionState.Reconnecting({ attempt, delayMs: shutdownDelayMs, reason: "server shutdown" })
+                ),
+                Effect.sleep(Duration.millis(shutdownDelayMs))
+              )
+            : Effect.either(delays.next(undefined))
+        for (let first = true; ; first = false) {
+          const waited = yield* wait(first)
+          if (waited !== undefined && Either.isLeft(waited)) {
+            yield* giveUp("gave up reconnecting", "gave up reconnecting to the gateway")
+            return undefined
+          }
+          const result = yield* Effect.either(connectOnce(attempt))
+          if (Either.isRight(result)) return result.right
+          yield* Effect.logWarning("reconnect attempt failed").pipe(
+            Effect.annotateLogs({ attempt, error: result.left.message })
+          )
+          if (result.left.reason === "AuthFailed" || result.left.reason === "AuthRequired") {
+            yield* giveUp(result.left.message, result.left.message)
+            return undefined
+          }
+          attempt += 1
+          reason = "connection lost"
+        }
+      })
+
+    const run = (first: Handshake.Connected) =>
+      Effect.gen(function* () {
+        let current = first
+        for (;;) {
+          const exit = yield* Fiber.await(current.reader)
+          const info = Exit.isSuccess(exit) ? exit.value : { code: 1011, reason: "the connection's reader failed" }
+          live = undefined
+          connected = yield* Deferred.make<Link, GatewayError>()
+          yield* Scope.close(current.scope, Exit.void)
+          const reason = `closed with ${info.code}${info.reason ? ` (${info.reason})` : ""}`
+          yield* Effect.logWarning("connection to the gateway lost").pipe(Effect.annotateLogs({ reason }))
+          requests.orphan(current.link.epoch, reason, options.autoReconnect && !closing)
+          if (!options.autoReconnect || closing) {
+            return yield* giveUp(reason, `the connection ${reason} and reconnecting is off`)
+          }
+          const next = yield* reconnect(current.link.shutdownDelayMs)
+          if (next === undefined) return
+          yield* serve(next)
+          current = next
+        }
+      })
+
+    return {
+      state,
+      current: () => live?.link,
+      identity: () => identity,
+      setIdentity: (next) => {
+        identity = next
+      },
+      isClosing: () => closing,
+      awaitLink: Effect.suspend(() =>
+        closing
+          ? Effect.fail(new GatewayError({ reason: "NotConnected", message: "the client is closed" }))
+          : Deferred.await(connected)
+      ),
+      start: Effect.gen(function* () {
+        const first = yield* connectOnce(1)
+        yield* serve(first)
+        loop = yield* Effect.forkIn(run(first), options.scope)
+      }),
+      close: Effect.gen(function* () {
+        closing = true
+        if (loop !== undefined) yield* Fiber.interrupt(loop)
+        const current = live
+        live = undefined
+        requests.failAll("Closed", "the client was closed")
+        yield* Deferred.fail(connected, new GatewayError({ reason: "NotConnected", message: "the client was closed" }))
+        if (current !== undefined) {
+          yield* current.link.connection.close(1000, "client closed")
+          yield* Scope.close(current.scope, Exit.void)
+        }
+        yield* setState(ConnectionState.Closed({ reason: "client closed" }))
+      })
+    }
+  })
