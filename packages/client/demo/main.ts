@@ -5,6 +5,7 @@
  */
 import { GatewayClient, type GatewayError, NodeTransport } from "@diminuendo/client"
 import { Gateway, WsServer } from "@diminuendo/testkit"
+import { NodeRuntime } from "@effect/platform-node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
@@ -129,7 +130,5 @@ const main = Effect.scoped(program).pipe(
   Effect.tapError((error: GatewayError | WsServer.WsServerError) => Console.error(`demo failed: ${error.message}`))
 )
 
-// No process.exit on success: the demo ends because nothing is left running.
-Effect.runPromise(main).catch(() => {
-  process.exitCode = 1
-})
+// runMain: Ctrl-C interrupts (closing the client and the gateway), a failure sets the exit code.
+NodeRuntime.runMain(main, { disableErrorReporting: true })

@@ -213,6 +213,40 @@ export const AnswerQuestion = Schema.Struct({
 export interface AnswerQuestion extends Schema.Schema.Type<typeof AnswerQuestion> {}
 
 /**
+ * How a permission request (`permission_requested`) is answered with `answer_question` (design):
+ * `answers: { decision: "approve" }` approves, `{ decision: "deny" }` denies, and `dismissed: true`
+ * denies too. Any other answer does not approve.
+ *
+ * @since 0.2.0
+ * @category permissions
+ */
+export const PermissionDecision = Schema.Literal("approve", "deny").annotations({ identifier: "PermissionDecision" })
+
+/**
+ * @since 0.2.0
+ * @category permissions
+ */
+export type PermissionDecision = typeof PermissionDecision.Type
+
+/**
+ * The `answers` of an `answer_question` that decides a permission request.
+ *
+ * @since 0.2.0
+ * @category permissions
+ */
+export const permissionAnswers = (decision: PermissionDecision): { readonly decision: PermissionDecision } => ({
+  decision
+})
+
+/**
+ * Whether the `answers` of an `answer_question` approve a permission request.
+ *
+ * @since 0.2.0
+ * @category permissions
+ */
+export const isApproval = (answers: Readonly<Record<string, string>>): boolean => answers.decision === "approve"
+
+/**
  * `get_history` -> `history`.
  *
  * @since 0.1.0

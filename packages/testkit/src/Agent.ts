@@ -5,17 +5,23 @@
  *
  * @since 0.1.0
  */
-import type { Shapes } from "@diminuendo/protocol"
+import type { ServerEvent, Shapes } from "@diminuendo/protocol"
 import * as Effect from "effect/Effect"
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
 /**
- * The fields of a session event an agent emits: everything but `sessionId`, `seq`, `ts` and
- * `turnId`, which the gateway fills in.
+ * A session event as an agent emits it: everything but `sessionId`, `seq`, `ts` and `turnId`,
+ * which the gateway fills in. Typed from the protocol's `SessionEvent`, so a misspelt field is a
+ * compile error.
  *
  * @since 0.1.0
  * @category models
  */
-export type EmittedEvent = { readonly type: string } & Record<string, unknown>
+export type EmittedEvent = DistributiveOmit<
+  Exclude<ServerEvent.SessionEvent, ServerEvent.StreamSnapshot | ServerEvent.StopAcknowledged>,
+  "sessionId" | "seq" | "ts" | "turnId"
+>
 
 /**
  * @since 0.1.0

@@ -1,17 +1,23 @@
 /**
- * Serves a testkit {@link Gateway} over a real WebSocket server (`ws`), scoped: closing the scope
- * closes every connection and the port.
+ * Serves a testkit {@link Gateway} over a real WebSocket server, scoped: closing the scope closes
+ * every connection and the port. Built on `@effect/platform-node`'s `NodeSocketServer` (its server
+ * lifecycle and one fiber per connection in a `FiberSet`); each connection's frames go through the
+ * raw `ws` socket it provides, for what the platform `Socket` does not expose: close codes on
+ * `write`, `bufferedAmount`, and terminating a peer.
  *
  * @since 0.1.0
  */
+
+import * as Socket from "@effect/platform/Socket"
+import type * as SocketServer from "@effect/platform/SocketServer"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
-import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
-import { type WebSocket, WebSocketServer } from "ws"
+import type { WebSocket } from "ws"
 import * as Gateway from "./Gateway.js"
 
 /**
@@ -54,34 +60,32 @@ export class WsServerError extends Data.TaggedError("WsServerError")<{
   readonly cause?: unknown
 }> {}
 
-const serveConnection = (gateway: Gateway.Gateway, socket: WebSocket) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const inbound = yield* Queue.unbounded<string>()
-      const done = Effect.async<void>((resume) => {
-        if (socket.readyState === socket.CLOSED) return resume(Effect.void)
-        socket.once("close", () => resume(Effect.void))
-      })
-      socket.on("message", (data, isBinary) => {
-        const frame = isBinary ? `\u0000binary frame of ${(data as Buffer).length} bytes` : data.toString()
-        inbound.unsafeOffer(frame)
-      })
-      const peer: Gateway.Peer = {
-        write: (frame) =>
-          Effect.sync(() => {
-            if (socket.readyState === socket.OPEN) socket.send(frame)
-          }),
-        close: (code, reason) =>
-          Effect.sync(() => {
-            if (code === undefined) socket.terminate()
-            else socket.close(code, reason)
-          })
-      }
-      const accepted = yield* gateway.accept(peer)
-      yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(inbound), accepted.receive)))
-      yield* done
-    })
-  )
+const OPEN = 1
+
+/** One connection: frames in order to the gateway, the gateway's writes to the socket. */
+const serveConnection = (gateway: Gateway.Gateway, sockets: Set<WebSocket>) => (socket: Socket.Socket) =>
+  Effect.gen(function* () {
+    const ws = (yield* Socket.WebSocket) as unknown as WebSocket
+    // `ws` emits "error" (a frame over maxPayload, a broken pipe) before closing: handled by the close.
+    ws.on("error", () => {})
+    sockets.add(ws)
+    yield* Effect.addFinalizer(() => Effect.sync(() => sockets.delete(ws)))
+    const inbound = yield* Queue.unbounded<Gateway.Frame>()
+    const peer: Gateway.Peer = {
+      write: (frame) =>
+        Effect.sync(() => {
+          if (ws.readyState === OPEN) ws.send(frame)
+        }),
+      close: (code, reason) =>
+        Effect.sync(() => {
+          if (code === undefined) ws.terminate()
+          else ws.close(code, reason)
+        })
+    }
+    const accepted = yield* gateway.accept(peer)
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(inbound), accepted.receive)))
+    yield* socket.runRaw((frame) => void inbound.unsafeOffer(frame))
+  }).pipe(Effect.scoped, Effect.ignore)
 
 /**
  * Starts a server on `host:port` (a free port by default) and returns its URL.
@@ -94,37 +98,28 @@ export const serve = (
   options: WsServerOptions = {}
 ): Effect.Effect<WsServer, WsServerError, Scope.Scope> =>
   Effect.gen(function* () {
-    const runtime = yield* Effect.runtime<never>()
-    const runFork = Runtime.runFork(runtime)
-    const sockets = new Set<WebSocket>()
-    const server = yield* Effect.acquireRelease(
-      Effect.async<WebSocketServer, WsServerError>((resume) => {
-        const wss = new WebSocketServer({
-          host: options.host ?? "127.0.0.1",
-          port: options.port ?? 0,
-          maxPayload: options.maxPayload ?? gateway.options.maxFrameBytes
-        })
-        wss.once("listening", () => resume(Effect.succeed(wss)))
-        wss.once("error", (cause) =>
-          resume(Effect.fail(new WsServerError({ message: `cannot listen: ${cause.message}`, cause })))
-        )
-      }),
-      (wss) =>
-        Effect.async<void>((resume) => {
-          for (const socket of sockets) socket.terminate()
-          wss.close(() => resume(Effect.void))
-        })
-    )
-    server.on("error", () => {})
-    server.on("connection", (socket) => {
-      sockets.add(socket)
-      socket.on("error", () => {})
-      socket.once("close", () => sockets.delete(socket))
-      runFork(serveConnection(gateway, socket))
-    })
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
     const host = options.host ?? "127.0.0.1"
+    const server = yield* NodeSocketServer.makeWebSocket({
+      host,
+      port: options.port ?? 0,
+      maxPayload: options.maxPayload ?? gateway.options.maxFrameBytes
+    }).pipe(
+      Effect.mapError(
+        (cause: SocketServer.SocketServerError) =>
+          new WsServerError({ message: `cannot listen on ${host}:${options.port ?? 0}: ${String(cause.cause)}`, cause })
+      )
+    )
+    const sockets = new Set<WebSocket>()
+    // Closing the scope cuts every connection (the server's own close would wait for them).
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const ws of sockets) ws.terminate()
+      })
+    )
+    // NodeSocketServer provides each connection's raw socket as `Socket.WebSocket` to its handler.
+    const handler = serveConnection(gateway, sockets) as (socket: Socket.Socket) => Effect.Effect<void>
+    yield* Effect.forkScoped(server.run(handler))
+    const port = server.address._tag === "TcpAddress" ? server.address.port : 0
     return {
       url: `ws://${host}:${port}`,
       port,

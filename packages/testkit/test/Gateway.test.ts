@@ -582,7 +582,7 @@ describe("Gateway properties", () => {
       '{"type":"ping","ts":9223372036854775807}',
       '{"__proto__":{"polluted":1},"type":"list_sessions"}',
       '{"type":{"toString":null}}',
-      '{"type":"run_turn","sessionId":"sess-1","text":"' + "x".repeat(2000) + '"}',
+      `{"type":"run_turn","sessionId":"sess-1","text":"${"x".repeat(2000)}"}`,
       "[".repeat(5000)
     )
   )

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Correlation, type Shapes } from "@diminuendo/protocol"
+import type { Shapes } from "@diminuendo/protocol"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,7 +22,6 @@ import { GatewayError } from "../GatewayError.js"
 import * as Handshake from "./handshake.js"
 import * as Keepalive from "./keepalive.js"
 import type { Link } from "./link.js"
-import type { Requests } from "./requests.js"
 import type { Sessions } from "./sessions.js"
 
 export interface SupervisorOptions extends Handshake.HandshakeOptions {

@@ -4,6 +4,7 @@
  * the protocol. With tokens, authentication is required (the first token's user is an admin of
  * tenant "default", the others members); without, dev mode. Ctrl-C stops it.
  */
+import { NodeRuntime } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import * as Gateway from "../Gateway.js"
 import * as WsServer from "../WsServer.js"
@@ -59,17 +60,8 @@ const program = Effect.gen(function* () {
       ? "dev mode: no authentication; agents: echo, coding-agent. Ctrl-C to stop."
       : `authentication required: ${args.users.map((u) => u.identity.email).join(", ")}. Ctrl-C to stop.`
   )
-  yield* Effect.async<void>((resume) => {
-    const stop = () => resume(Effect.void)
-    process.once("SIGINT", stop)
-    process.once("SIGTERM", stop)
-  })
+  // Until Ctrl-C or SIGTERM: runMain interrupts this fiber, which closes the server's scope.
+  return yield* Effect.never
 })
 
-Effect.runPromise(Effect.scoped(program)).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(String(error))
-    process.exit(1)
-  }
-)
+NodeRuntime.runMain(Effect.scoped(program))
