@@ -40,7 +40,14 @@ const program = Effect.gen(function* () {
   yield* Console.log(bold("Diminuendo demo"), dim(`- gateway at ${where}`))
   const client = yield* GatewayClient.make({ url, token })
   const identity = yield* client.identity
-  yield* Console.log(dim(`connected as ${identity._tag === "Some" ? identity.value.email : "?"}`))
+  const state = yield* client.state.get
+  const server =
+    state._tag === "Connected" ? (state.gateway.serverVersion ?? "a gateway that does not say its version") : "?"
+  yield* Console.log(
+    dim(
+      `connected to ${server} as ${identity._tag === "Some" ? identity.value.email : "(dev mode, no identity given)"}`
+    )
+  )
   const { latencyMs } = yield* client.ping
   yield* Console.log(dim(`ping: ${latencyMs} ms`))
 

@@ -17,11 +17,20 @@ import * as Data from "effect/Data"
 export interface GatewayInfo {
   readonly serverVersion: string | undefined
   readonly protocolVersion: number | undefined
-  readonly requiresAuth: boolean
+  /** `undefined` when the welcome does not say. */
+  readonly requiresAuth: boolean | undefined
   /** Optional protocol features the gateway offers (`"requestId"`); empty when it names none. */
   readonly features: ReadonlyArray<string>
   readonly heartbeatIntervalMs: number | undefined
 }
+
+/**
+ * The protocol versions (`welcome.protocolVersion`) this client speaks.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const supportedProtocolVersions: ReadonlyArray<number> = [1]
 
 /**
  * - `Connecting`: opening a socket and handshaking (`attempt` counts from 1 after each drop).
@@ -36,7 +45,12 @@ export interface GatewayInfo {
  */
 export type ConnectionState = Data.TaggedEnum<{
   Connecting: { readonly attempt: number }
-  Connected: { readonly connectionId: string; readonly identity: Shapes.Identity; readonly gateway: GatewayInfo }
+  Connected: {
+    readonly connectionId: string
+    /** Who the connection is signed in as; `undefined` in dev mode until the gateway says (if ever). */
+    readonly identity: Shapes.Identity | undefined
+    readonly gateway: GatewayInfo
+  }
   Reconnecting: { readonly attempt: number; readonly delayMs: number; readonly reason: string }
   Closed: { readonly reason: string }
 }>

@@ -8,7 +8,9 @@ import * as Data from "effect/Data"
 /**
  * Why an operation failed:
  * - `ConnectionFailed`: the socket could not be opened, or the handshake did not finish in time.
- * - `AuthRequired`: the gateway requires authentication and no token was given.
+ * - `AuthRequired`: the gateway requires authentication and no token was given (an empty or blank
+ *   token counts as none); also when the gateway does not say, no token was given, and no
+ *   `authenticated` came within `connectTimeout`.
  * - `AuthFailed`: the gateway refused the token (`AUTH_FAILED`).
  * - `RequestTimeout`: no reply within `requestTimeout`.
  * - `NotConnected`: the client is closed (or reconnecting is off and the connection is gone).
@@ -19,6 +21,7 @@ import * as Data from "effect/Data"
  * - `TurnFailed`: a turn ended with `turn_error` (`code`, `message`).
  * - `SlowConsumer`: an event stream's subscriber fell further behind than its buffer allows.
  * - `Closed`: the client's scope closed while the operation was pending.
+ * - `IncompatibleProtocol`: the gateway's `welcome.protocolVersion` is one this client does not speak.
  *
  * @since 0.1.0
  * @category models
@@ -35,6 +38,7 @@ export type GatewayErrorReason =
   | "TurnFailed"
   | "SlowConsumer"
   | "Closed"
+  | "IncompatibleProtocol"
 
 /**
  * @since 0.1.0

@@ -29,11 +29,21 @@ export interface Setup {
 
 export interface Harness {
   readonly name: string
+  /** The gateway profile every setup uses (unless the options say otherwise). */
+  readonly profile: "full" | "seed"
   readonly setup: (options?: Gateway.GatewayOptions) => Effect.Effect<Setup, never, Scope.Scope>
 }
 
+/** The same harness against the gateway the seeds describe (`profile: "seed"`). */
+export const seedProfile = (harness: Harness): Harness => ({
+  name: `${harness.name}, seed profile`,
+  profile: "seed",
+  setup: (options) => harness.setup({ profile: "seed", ...options })
+})
+
 export const inMemory: Harness = {
   name: "in memory",
+  profile: "full",
   setup: (options) =>
     Effect.map(Gateway.make(options), (gateway) => ({
       gateway,
@@ -47,6 +57,7 @@ export const inMemory: Harness = {
 /** A gateway on a real ws server, and clients over the given transport layer. */
 const overSocket = (name: string, transport: Layer.Layer<Transport.Transport>): Harness => ({
   name,
+  profile: "full",
   setup: (options) =>
     Effect.gen(function* () {
       const gateway = yield* Gateway.make(options)
@@ -71,7 +82,7 @@ export const overStandardWebSocket = overSocket(
   )
 )
 
-export const harnesses = [inMemory, overWs, overStandardWebSocket] as const
+export const harnesses = [inMemory, overWs, overStandardWebSocket, seedProfile(inMemory), seedProfile(overWs)] as const
 
 /** An echo turn being watched: what the session stream delivers, collected until `turn_complete`. */
 export interface WatchedTurn {

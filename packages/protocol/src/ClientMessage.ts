@@ -10,14 +10,18 @@
 import * as Schema from "effect/Schema"
 import { typeName } from "./internal/typeName.js"
 import { NonNegativeInt, SafeInt, Timestamp } from "./Primitives.js"
-import { MemberRole, optional } from "./Shapes.js"
+import { addition, MemberRole, optional } from "./Shapes.js"
 
 const request = <const Type extends string, Fields extends Schema.Struct.Fields>(
   identifier: string,
   type: Type,
   fields: Fields
 ) =>
-  Schema.Struct({ type: Schema.tag(type), ...fields, requestId: optional(Schema.String) }).annotations({
+  Schema.Struct({
+    type: Schema.tag(type),
+    ...fields,
+    requestId: addition(Schema.String, "sent only to a gateway that offers the `requestId` feature")
+  }).annotations({
     identifier,
     title: type
   })

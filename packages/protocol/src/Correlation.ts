@@ -246,11 +246,12 @@ export const matches = (request: ClientMessage.ClientMessage, event: ServerEvent
         event.iteration === undefined
       )
     case "file_at_iteration":
+      // A gateway that does not echo `iteration` (a seed one) answers with a plain `file_content`.
       return (
         event.type === "file_content" &&
         event.sessionId === request.sessionId &&
         event.path === request.path &&
-        event.iteration === request.iteration
+        (event.iteration === undefined || event.iteration === request.iteration)
       )
     case "file_history":
       return (

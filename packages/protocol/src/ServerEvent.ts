@@ -6,9 +6,12 @@
  */
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
+import { ErrorCode } from "./ErrorCode.js"
 import { typeName } from "./internal/typeName.js"
 import { FiniteNumber, Json, NonNegativeInt, OpenEnum, SafeInt, Seq, Timestamp } from "./Primitives.js"
 import {
+  AdditionId,
+  addition,
   FileEncoding,
   FileEntry,
   FileVersion,
@@ -30,7 +33,11 @@ const reply = <const Type extends string, Fields extends Schema.Struct.Fields>(
   type: Type,
   fields: Fields
 ) =>
-  Schema.Struct({ type: Schema.tag(type), ...fields, requestId: optional(Schema.String) }).annotations({
+  Schema.Struct({
+    type: Schema.tag(type),
+    ...fields,
+    requestId: addition(Schema.String, "the reply is matched to its request by type and key fields")
+  }).annotations({
     identifier,
     title: type
   })
@@ -74,11 +81,15 @@ const turnEvent = <const Type extends string, Fields extends Schema.Struct.Field
  * @category connection
  */
 export const Welcome = notice("Welcome", "welcome", {
-  serverVersion: Schema.String,
-  protocolVersion: SafeInt,
-  requiresAuth: Schema.Boolean,
-  heartbeatIntervalMs: optional(NonNegativeInt),
-  features: optional(Schema.Array(Schema.String))
+  serverVersion: addition(Schema.String, "unknown (`undefined` on the `Connected` state)"),
+  protocolVersion: addition(SafeInt, "taken as compatible"),
+  /**
+   * The seeds say the welcome tells whether authentication is required, without naming the field:
+   * absent, the client authenticates when it has a token, and otherwise waits for `authenticated`.
+   */
+  requiresAuth: optional(Schema.Boolean),
+  heartbeatIntervalMs: addition(NonNegativeInt, "unknown; the client's own silence timeout applies"),
+  features: addition(Schema.Array(Schema.String), "no optional features: replies are matched by type and key fields")
 })
 /**
  * @since 0.1.0
@@ -90,7 +101,10 @@ export interface Welcome extends Schema.Schema.Type<typeof Welcome> {}
  * @since 0.1.0
  * @category connection
  */
-export const Connected = notice("Connected", "connected", { connectionId: Schema.String, ts: Timestamp })
+export const Connected = notice("Connected", "connected", {
+  connectionId: addition(Schema.String, "the client names the connection `connection-N`"),
+  ts: addition(Timestamp, "not used")
+})
 /**
  * @since 0.1.0
  * @category connection
@@ -114,7 +128,7 @@ export interface Authenticated extends Schema.Schema.Type<typeof Authenticated> 
  * @since 0.1.0
  * @category connection
  */
-export const Heartbeat = notice("Heartbeat", "heartbeat", { ts: Timestamp })
+export const Heartbeat = notice("Heartbeat", "heartbeat", { ts: addition(Timestamp, "only its arrival counts") })
 /**
  * @since 0.1.0
  * @category connection
@@ -127,7 +141,10 @@ export interface Heartbeat extends Schema.Schema.Type<typeof Heartbeat> {}
  * @since 0.1.0
  * @category connection
  */
-export const Pong = reply("Pong", "pong", { ts: Timestamp, serverTs: Timestamp })
+export const Pong = reply("Pong", "pong", {
+  ts: Timestamp,
+  serverTs: addition(Timestamp, "latency is measured on the client's clock alone")
+})
 /**
  * @since 0.1.0
  * @category connection
@@ -141,8 +158,8 @@ export interface Pong extends Schema.Schema.Type<typeof Pong> {}
  * @category connection
  */
 export const ServerShutdown = notice("ServerShutdown", "server_shutdown", {
-  reason: Schema.String,
-  reconnectAfterMs: optional(NonNegativeInt)
+  reason: addition(Schema.String, "logged without a reason"),
+  reconnectAfterMs: addition(NonNegativeInt, "the first reconnect attempt follows the reconnect schedule")
 })
 /**
  * @since 0.1.0
@@ -157,10 +174,13 @@ export interface ServerShutdown extends Schema.Schema.Type<typeof ServerShutdown
  * @category connection
  */
 export const ErrorEvent = reply("ErrorEvent", "error", {
-  code: Schema.String,
+  code: ErrorCode,
   message: Schema.String,
-  requestType: optional(Schema.String),
-  sessionId: optional(Schema.String)
+  requestType: addition(
+    Schema.String,
+    "the error fails the one pending request it can answer; when several could, no caller is failed and it is reported on `diagnostics`"
+  ),
+  sessionId: addition(Schema.String, "as for `requestType`")
 })
 /**
  * @since 0.1.0
@@ -264,7 +284,10 @@ export const StateSnapshot = reply("StateSnapshot", "state_snapshot", {
   recentHistory: Schema.Array(HistoryMessage),
   subscriberCount: NonNegativeInt,
   sandbox: Schema.NullOr(SandboxInfo),
-  lastSeq: optional(SafeInt)
+  lastSeq: addition(
+    SafeInt,
+    "the session's position is the first event delivered; a drop before any event re-joins with `afterSeq: 0`"
+  )
 })
 /**
  * @since 0.1.0
@@ -294,7 +317,12 @@ export interface StreamSnapshot extends Schema.Schema.Type<typeof StreamSnapshot
  * @since 0.1.0
  * @category turns
  */
-export const TurnStarted = turnEvent("TurnStarted", "turn_started", { clientTurnId: optional(Schema.String) })
+export const TurnStarted = turnEvent("TurnStarted", "turn_started", {
+  clientTurnId: addition(
+    Schema.String,
+    "`run_turn` is confirmed by the next `turn_started` of its session (one turn at a time per session)"
+  )
+})
 /**
  * @since 0.1.0
  * @category turns
@@ -501,9 +529,9 @@ export interface TerminalComplete extends Schema.Schema.Type<typeof TerminalComp
 export const UsageUpdate = turnEvent("UsageUpdate", "usage_update", {
   inputTokens: NonNegativeInt,
   outputTokens: NonNegativeInt,
-  cacheReadTokens: optional(NonNegativeInt),
-  cacheWriteTokens: optional(NonNegativeInt),
-  costUsd: optional(FiniteNumber.pipe(Schema.nonNegative()))
+  cacheReadTokens: addition(NonNegativeInt, "unknown"),
+  cacheWriteTokens: addition(NonNegativeInt, "unknown"),
+  costUsd: addition(FiniteNumber.pipe(Schema.nonNegative()), "unknown")
 })
 /**
  * @since 0.1.0
@@ -567,8 +595,8 @@ export const ApprovalResolution = OpenEnum(
  * @category sessions
  */
 export const ApprovalResolved = sessionEvent("ApprovalResolved", "approval_resolved", {
-  requestId: Schema.String,
-  resolution: ApprovalResolution
+  requestId: addition(Schema.String, "confirms the oldest `answer_question` waiting on its session"),
+  resolution: addition(ApprovalResolution, "unknown: the answer was taken")
 })
 /**
  * @since 0.1.0
@@ -660,7 +688,9 @@ export interface FileChanged extends Schema.Schema.Type<typeof FileChanged> {}
  * @since 0.1.0
  * @category sessions
  */
-export const SteerSent = sessionEvent("SteerSent", "steer_sent", { content: Schema.String })
+export const SteerSent = sessionEvent("SteerSent", "steer_sent", {
+  content: addition(Schema.String, "confirms the oldest `steer` waiting on its session")
+})
 /**
  * @since 0.1.0
  * @category sessions
@@ -672,7 +702,7 @@ export interface SteerSent extends Schema.Schema.Type<typeof SteerSent> {}
  * @category sessions
  */
 export const StopAcknowledged = sessionEvent("StopAcknowledged", "stop_acknowledged", {
-  turnId: Schema.NullOr(Schema.String)
+  turnId: addition(Schema.NullOr(Schema.String), "unknown: the session's running turn, if any, is stopping")
 })
 /**
  * @since 0.1.0
@@ -703,7 +733,10 @@ export interface Gap extends Schema.Schema.Type<typeof Gap> {}
  * @since 0.1.0
  * @category replay
  */
-export const ReplayComplete = reply("ReplayComplete", "replay_complete", { sessionId: Schema.String, lastSeq: SafeInt })
+export const ReplayComplete = reply("ReplayComplete", "replay_complete", {
+  sessionId: Schema.String,
+  lastSeq: addition(SafeInt, "not used: the replay's last event is the position")
+})
 /**
  * @since 0.1.0
  * @category replay
@@ -745,7 +778,10 @@ export const FileContent = reply("FileContent", "file_content", {
   path: Schema.String,
   content: Schema.String,
   encoding: FileEncoding,
-  iteration: optional(NonNegativeInt)
+  iteration: addition(
+    NonNegativeInt,
+    "a `file_at_iteration` for that path takes it when no `read_file` of the path is older"
+  )
 })
 /**
  * @since 0.1.0
@@ -1099,3 +1135,45 @@ export const isSessionEvent = (event: ServerEvent): event is SessionEvent => ses
  */
 export const make = <T extends KnownType>(type: T, fields: Omit<ByType<T>, "type">): ByType<T> =>
   ({ type, ...fields }) as unknown as ByType<T>
+
+/**
+ * The fields this project added to each event (design), with what a client does without each:
+ * a gateway built from the seeds alone sends none of them. Derived from the Schemas' {@link AdditionId}
+ * annotations.
+ *
+ * @since 0.2.0
+ * @category additions
+ */
+export const additions: { readonly [T in KnownType]: ReadonlyMap<string, string> } = Object.fromEntries(
+  knownMembers.map((m) => [
+    typeName(m),
+    new Map(
+      AST.getPropertySignatures(m.ast).flatMap((ps) => {
+        const whenAbsent = ps.annotations[AdditionId]
+        return typeof whenAbsent === "string" ? [[String(ps.name), whenAbsent] as const] : []
+      })
+    )
+  ])
+) as any
+
+/**
+ * The event as a gateway built from the seeds alone would send it: without the fields this project
+ * added ({@link additions}). Events inside `events` are stripped too.
+ *
+ * @since 0.2.0
+ * @category additions
+ */
+export const withoutAdditions = <E extends ServerEvent>(event: E): E => {
+  if (event.type === "unknown") return event
+  const added = additions[event.type as KnownType]
+  let out: Record<string, unknown> | undefined
+  if (added.size > 0) {
+    out = {}
+    for (const key in event) if (!added.has(key)) out[key] = event[key as keyof E]
+  }
+  if (event.type === "events") {
+    out ??= { ...event }
+    out.events = (event as Events).events.map((e) => withoutAdditions(e as ServerEvent))
+  }
+  return (out ?? event) as E
+}

@@ -216,6 +216,26 @@ export const FileEncoding = Schema.Literal("utf-8", "base64").annotations({ iden
 export const optional = exact
 
 /**
+ * Marks a field this project added to an event the seeds define (design). Such a field is
+ * optional on the wire: a gateway built from the seeds alone never sends it, and a client must work
+ * without it. The annotation's value says what the client does when it is absent; PROTOCOL.md's
+ * reference and the testkit's seed profile are derived from it.
+ *
+ * @since 0.2.0
+ * @category annotations
+ */
+export const AdditionId: unique symbol = Symbol.for("@diminuendo/protocol/Addition")
+
+/**
+ * An optional field marked with {@link AdditionId}: `whenAbsent` is what a client does without it.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const addition = <S extends Schema.Schema.All>(schema: S, whenAbsent: string) =>
+  exact(schema).annotations({ [AdditionId]: whenAbsent })
+
+/**
  * A finite number in 0..1 (sandbox provisioning progress).
  *
  * @since 0.1.0

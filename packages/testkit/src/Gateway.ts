@@ -16,7 +16,7 @@ import {
   Correlation,
   ErrorCode,
   type ProtocolError,
-  type ServerEvent,
+  ServerEvent,
   type Shapes
 } from "@diminuendo/protocol"
 import * as Clock from "effect/Clock"
@@ -62,7 +62,16 @@ export interface GatewayOptions {
   readonly requiresAuth?: boolean
   /** The identity given to every connection in dev mode. @default dev@localhost in tenant "dev", role owner */
   readonly devIdentity?: Shapes.Identity
-  /** Advertise and echo `requestId` (design). Off: the gateway behaves like the seeds' (no ids). @default true */
+  /**
+   * `"full"`: everything this project designed. `"seed"`: exactly what the seeds fix: no field of
+   * ours (`ServerEvent.additions`: no `requestId` echo, no `clientTurnId` echo, no `serverVersion`,
+   * `protocolVersion`, `features`, `lastSeq`, ...) and, in dev mode, no `authenticated` after the
+   * welcome. The gateway a client must work with as well.
+   *
+   * @default "full"
+   */
+  readonly profile?: "full" | "seed"
+  /** Advertise and echo `requestId` (design). Off: no ids at all. Always off in the seed profile. @default true */
   readonly requestIds?: boolean
   /** @default 30000; 0 sends no heartbeats */
   readonly heartbeatIntervalMs?: number
@@ -143,7 +152,10 @@ export interface Accepted {
  */
 export interface Gateway {
   readonly options: Required<
-    Pick<GatewayOptions, "requiresAuth" | "requestIds" | "heartbeatIntervalMs" | "retention" | "maxFrameBytes">
+    Pick<
+      GatewayOptions,
+      "profile" | "requiresAuth" | "requestIds" | "heartbeatIntervalMs" | "retention" | "maxFrameBytes"
+    >
   >
   /** Attaches a connection; it lives until the scope closes. Sends `welcome` and `connected`. */
   readonly accept: (peer: Peer) => Effect.Effect<Accepted, never, Scope.Scope>
@@ -181,9 +193,11 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const users = options.users ?? []
+    const seed = options.profile === "seed"
     const settings = {
+      profile: options.profile ?? "full",
       requiresAuth: options.requiresAuth ?? users.length > 0,
-      requestIds: options.requestIds ?? true,
+      requestIds: !seed && (options.requestIds ?? true),
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
       retention: Math.max(1, options.retention ?? 1000),
       maxFrameBytes: options.maxFrameBytes ?? Codec.defaultMaxFrameBytes
@@ -191,7 +205,10 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
     const outboundBuffer = options.outboundBuffer ?? 65_536
     const devIdentity = options.devIdentity ?? defaultDevIdentity
     const agents: Record<string, Agent.Agent> = { ...Agent.builtIn, ...options.agents }
-    const codec = Codec.makeGatewayCodec({ maxFrameBytes: settings.maxFrameBytes })
+    /** What leaves the gateway: in the seed profile, without this project's additions. */
+    const outgoing = seed ? ServerEvent.withoutAdditions : <E extends ServerEvent.ServerEvent>(event: E) => event
+    const base = Codec.makeGatewayCodec({ maxFrameBytes: settings.maxFrameBytes })
+    const codec: Codec.GatewayCodec = { ...base, encode: (event) => base.encode(outgoing(event)) }
     const serverVersion = options.serverVersion ?? "diminuendo-testkit/0.1.0"
     const now = Clock.currentTimeMillis
 
@@ -211,6 +228,7 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
       retention: settings.retention,
       now,
       correlate,
+      outgoing,
       newId: () => `sess-${randomUUID()}`
     })
     const turns = Turns.make({
@@ -219,7 +237,7 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
       stepMs: options.agentStepMs ?? 0,
       now,
       scope,
-      echoClientTurnId: true
+      echoClientTurnId: !seed
     })
     const conns = new Map<string, Connection.Conn>()
     const gatewayFaults = Faults.makeState()
@@ -340,7 +358,7 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
           features: settings.requestIds ? ["requestId"] : []
         })
         yield* Connection.sendLogged(codec, conn, { type: "connected", connectionId: conn.id, ts })
-        if (!settings.requiresAuth) {
+        if (!settings.requiresAuth && !seed) {
           yield* Connection.sendLogged(codec, conn, { type: "authenticated", identity: devIdentity })
         }
         yield* Connection.heartbeat(codec, conn, settings.heartbeatIntervalMs, now)

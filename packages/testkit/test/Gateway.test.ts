@@ -72,7 +72,7 @@ for (const harness of harnesses) {
         assert.deepStrictEqual(welcome.features, ["requestId"])
         assert.strictEqual(welcome.protocolVersion, 1)
         const connected = yield* client.next("connected")
-        assert.match(connected.connectionId, /^conn-/)
+        assert.match(connected.connectionId ?? "", /^conn-/)
         const authenticated = yield* client.next("authenticated")
         assert.strictEqual(authenticated.identity.email, "dev@localhost")
       })
@@ -337,7 +337,7 @@ for (const harness of harnesses) {
             if (event.type === "replay_complete") {
               const log = yield* gateway.sessionLog(session.id)
               assert.strictEqual(event.lastSeq, log[log.length - 1]!.seq)
-              assert.isAtLeast(event.lastSeq, Math.max(...seqs))
+              assert.isAtLeast(event.lastSeq ?? -1, Math.max(...seqs))
               break
             }
             if ("seq" in event) replayed.push((event as { seq: number }).seq)

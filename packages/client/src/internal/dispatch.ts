@@ -35,6 +35,8 @@ export const make = (deps: {
   readonly sessions: Sessions
   readonly events: Broadcast<ServerEvent.ServerEvent>
   readonly diagnostics: Broadcast<Diagnostic>
+  /** An `authenticated` no request asked for (dev mode): who the connection is signed in as. */
+  readonly onIdentity: (link: Link, event: ServerEvent.Authenticated) => Effect.Effect<void>
 }) => {
   const { codec, diagnostics, events, requests, sessions } = deps
 
@@ -90,7 +92,7 @@ export const make = (deps: {
     if (requests.settle(link, event)) return undefined
     if (event.type === "authenticated") {
       Deferred.unsafeDone(link.unprompted, Exit.succeed(event))
-      return undefined
+      return deps.onIdentity(link, event)
     }
     if (event.type === "error") {
       return report(

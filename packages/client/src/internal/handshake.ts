@@ -25,7 +25,8 @@ export interface Connected {
   /** Hands the connection's frames to the client; completes when the connection closes. */
   readonly reader: Fiber.RuntimeFiber<Transport.CloseInfo>
   readonly welcome: ServerEvent.Welcome
-  readonly identity: Shapes.Identity
+  /** `undefined`: a dev-mode gateway that has not said who we are (yet). */
+  readonly identity: Shapes.Identity | undefined
 }
 
 export interface HandshakeOptions {
@@ -35,6 +36,8 @@ export interface HandshakeOptions {
   readonly connectTimeout: Duration.Duration
   readonly requests: Requests
   readonly handler: (link: Link.Link) => Transport.FrameHandler
+  /** The `welcome.protocolVersion`s this client speaks. */
+  readonly protocolVersions: ReadonlyArray<number>
 }
 
 export const connect = (
@@ -64,15 +67,34 @@ export const connect = (
     const link = yield* Link.make(epoch, connection)
     const reader = yield* Effect.forkIn(connection.run(options.handler(link)), scope)
 
+    /** Set while a token-less client waits for a gateway that did not say whether it needs one. */
+    let awaitingIdentity = false
     const handshake = Effect.gen(function* () {
       const welcome = yield* Deferred.await(link.welcome)
-      if (token === undefined && welcome.requiresAuth) {
+      const version = welcome.protocolVersion
+      if (version !== undefined && !options.protocolVersions.includes(version)) {
         return yield* new GatewayError({
-          reason: "AuthRequired",
-          message: "Authentication required but no token was provided"
+          reason: "IncompatibleProtocol",
+          message: `the gateway speaks protocol version ${version}; this client speaks ${options.protocolVersions.join(", ")}`
         })
       }
-      if (token === undefined) return { welcome, identity: (yield* Deferred.await(link.unprompted)).identity }
+      if (token === undefined) {
+        if (welcome.requiresAuth === true) {
+          return yield* new GatewayError({
+            reason: "AuthRequired",
+            message: "Authentication required but no token was provided"
+          })
+        }
+        // Dev mode: connected once the welcome says no authentication is required (seed); an
+        // `authenticated` that came with it names the identity.
+        if (welcome.requiresAuth === false) {
+          const identity = yield* Deferred.poll(link.unprompted)
+          return { welcome, identity: identity._tag === "Some" ? (yield* identity.value).identity : undefined }
+        }
+        // The welcome does not say: only an `authenticated` shows that no token is needed.
+        awaitingIdentity = true
+        return { welcome, identity: (yield* Deferred.await(link.unprompted)).identity }
+      }
       const reply = yield* options.requests.exchange(
         { type: "authenticate", token: Redacted.value(token) },
         link,
@@ -92,10 +114,15 @@ export const connect = (
       Effect.timeoutFail({
         duration: options.connectTimeout,
         onTimeout: () =>
-          new GatewayError({
-            reason: "ConnectionFailed",
-            message: "Connection timeout while waiting for authentication"
-          })
+          awaitingIdentity
+            ? new GatewayError({
+                reason: "AuthRequired",
+                message: `the gateway did not say whether it requires authentication, sent no identity within ${Duration.format(options.connectTimeout)}, and no token was provided`
+              })
+            : new GatewayError({
+                reason: "ConnectionFailed",
+                message: "Connection timeout while waiting for authentication"
+              })
       }),
       fail
     )

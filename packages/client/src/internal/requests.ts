@@ -229,9 +229,17 @@ export const make = (options: {
       if (link.requestIds && id !== undefined) continue
       if (Correlation.matches(message, event)) return p
     }
-    // An error that names neither a request type nor a session answers the oldest candidate only
-    // when it cannot be another's: never an unrelated caller.
-    if (isError && !Correlation.errorIsAttributed(event as ServerEvent.ErrorEvent) && candidates > 1) return undefined
+    // An error that names nothing (no id, type or session). A gateway that echoes ids and still
+    // sends one could not read the frame it answers, so it may belong to any request: it is taken
+    // only when a single one waits. A gateway without ids (the seeds') answers in order: the oldest.
+    if (
+      isError &&
+      link.requestIds &&
+      candidates > 1 &&
+      !Correlation.errorIsAttributed(event as ServerEvent.ErrorEvent)
+    ) {
+      return undefined
+    }
     return candidate
   }
 

@@ -40,7 +40,8 @@ export interface Supervisor {
   /** The live connection, if one is up. */
   readonly current: () => Link | undefined
   readonly identity: () => Shapes.Identity | undefined
-  readonly setIdentity: (identity: Shapes.Identity) => void
+  /** The identity of the connection `link` (the live one, or one being opened) changed. */
+  readonly setIdentity: (identity: Shapes.Identity, link?: Link) => Effect.Effect<void>
   /** The live connection, waiting for one while reconnecting. */
   readonly awaitLink: Effect.Effect<Link, GatewayError>
   /** Connects for the first time and starts the reconnect loop; fails if the first attempt does. */
@@ -65,6 +66,21 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
 
     const setState = (next: ConnectionState.ConnectionState) => SubscriptionRef.set(state, next)
 
+    const connectedState = (connection: Handshake.Connected) => {
+      const welcome = connection.welcome
+      return ConnectionState.Connected({
+        connectionId: connection.link.connectionId ?? `connection-${connection.link.epoch}`,
+        identity,
+        gateway: {
+          serverVersion: welcome.serverVersion,
+          protocolVersion: welcome.protocolVersion,
+          requiresAuth: welcome.requiresAuth,
+          features: welcome.features ?? [],
+          heartbeatIntervalMs: welcome.heartbeatIntervalMs
+        }
+      })
+    }
+
     const connectOnce = (attempt: number) =>
       Effect.gen(function* () {
         yield* setState(ConnectionState.Connecting({ attempt }))
@@ -83,31 +99,15 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         live = next
         const keepalive = Keepalive.make(next.link, options.keepalive)
         if (keepalive !== undefined) yield* Effect.forkIn(keepalive, next.scope)
-        const welcome = next.welcome
-        yield* setState(
-          ConnectionState.Connected({
-            connectionId: next.link.connectionId ?? `connection-${next.link.epoch}`,
-            identity: next.identity,
-            gateway: {
-              serverVersion: welcome.serverVersion,
-              protocolVersion: welcome.protocolVersion,
-              requiresAuth: welcome.requiresAuth,
-              features: welcome.features ?? [],
-              heartbeatIntervalMs: welcome.heartbeatIntervalMs
-            }
-          })
-        )
+        yield* setState(connectedState(next))
         yield* Deferred.succeed(connected, next.link)
         yield* requests.resend(next.link)
+        // A session that has no position yet (joined on a snapshot without `lastSeq`, no event
+        // since) re-joins from the start of the log: nothing of the outage can be lost.
         yield* Effect.forEach(
           sessions.resumePoints(),
           ([sessionId, afterSeq]) =>
-            Effect.ignore(
-              requests.exchange(
-                { type: "join_session", sessionId, ...(afterSeq === undefined ? {} : { afterSeq }) },
-                next.link
-              )
-            ),
+            Effect.ignore(requests.exchange({ type: "join_session", sessionId, afterSeq: afterSeq ?? 0 }, next.link)),
           { concurrency: "unbounded", discard: true }
         ).pipe(Effect.forkIn(options.scope))
       })
@@ -190,9 +190,15 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
       state,
       current: () => live?.link,
       identity: () => identity,
-      setIdentity: (next) => {
-        identity = next
-      },
+      setIdentity: (next, link) =>
+        Effect.suspend(() => {
+          if (link !== undefined && link !== live?.link) {
+            // A connection still in its handshake: the handshake reports who it is.
+            return Effect.void
+          }
+          identity = next
+          return live === undefined ? Effect.void : setState(connectedState(live))
+        }),
       isClosing: () => closing,
       awaitLink: Effect.suspend(() =>
         closing

@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Gateway from "../Gateway.js"
 import * as WsServer from "../WsServer.js"
 
-const usage = "usage: pnpm gateway [--port N] [--host H] [--token TOKEN=email ...] [--step-ms N] [--no-request-ids]"
+const usage =
+  "usage: pnpm gateway [--port N] [--host H] [--token TOKEN=email ...] [--step-ms N] [--no-request-ids] [--profile full|seed]"
 
 const parse = (argv: ReadonlyArray<string>) => {
   const users: Array<Gateway.User> = []
@@ -17,6 +18,7 @@ const parse = (argv: ReadonlyArray<string>) => {
   let host = "127.0.0.1"
   let stepMs = 20
   let requestIds = true
+  let profile: "full" | "seed" = "full"
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const value = () => {
@@ -28,7 +30,11 @@ const parse = (argv: ReadonlyArray<string>) => {
     else if (arg === "--host") host = value()
     else if (arg === "--step-ms") stepMs = Number(value())
     else if (arg === "--no-request-ids") requestIds = false
-    else if (arg === "--token") {
+    else if (arg === "--profile") {
+      const value_ = value()
+      if (value_ !== "full" && value_ !== "seed") throw new Error(`--profile is full or seed\n${usage}`)
+      profile = value_
+    } else if (arg === "--token") {
       const [token, email] = value().split("=")
       if (!token || !email) throw new Error(`--token expects TOKEN=email\n${usage}`)
       users.push({
@@ -40,7 +46,7 @@ const parse = (argv: ReadonlyArray<string>) => {
     else throw new Error(`unknown argument ${arg}\n${usage}`)
   }
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port\n${usage}`)
-  return { users, port, host, stepMs, requestIds }
+  return { users, port, host, stepMs, requestIds, profile }
 }
 
 let args: ReturnType<typeof parse>
@@ -52,7 +58,12 @@ try {
 }
 
 const program = Effect.gen(function* () {
-  const gateway = yield* Gateway.make({ users: args.users, agentStepMs: args.stepMs, requestIds: args.requestIds })
+  const gateway = yield* Gateway.make({
+    users: args.users,
+    agentStepMs: args.stepMs,
+    requestIds: args.requestIds,
+    profile: args.profile
+  })
   const server = yield* WsServer.serve(gateway, { host: args.host, port: args.port })
   console.log(server.url)
   console.error(

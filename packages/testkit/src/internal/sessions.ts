@@ -95,6 +95,8 @@ export const make = (options: {
   readonly now: Effect.Effect<number>
   /** The correlation fields a reply to `message` carries (none when the gateway does not echo ids). */
   readonly correlate: (message: ClientMessage.ClientMessage) => { readonly requestId?: string }
+  /** An event as it leaves the gateway (the seed profile strips this project's additions). */
+  readonly outgoing: <E extends ServerEvent.ServerEvent>(event: E) => E
   /** A new session id, unguessable. */
   readonly newId: () => string
 }): Sessions => {
@@ -103,7 +105,12 @@ export const make = (options: {
 
   const emit: Sessions["emit"] = (session, fields) =>
     Effect.flatMap(now, (ts) => {
-      const event = { ...fields, sessionId: session.meta.id, seq: session.lastSeq + 1, ts } as ServerEvent.SessionEvent
+      const event = options.outgoing({
+        ...fields,
+        sessionId: session.meta.id,
+        seq: session.lastSeq + 1,
+        ts
+      } as ServerEvent.SessionEvent)
       const encoded = codec.encode(event)
       if (Either.isLeft(encoded)) return Effect.fail(encoded.left)
       const frame = encoded.right
