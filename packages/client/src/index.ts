@@ -14,6 +14,10 @@ export * from "./GatewayError.js"
  * @since 0.1.0
  */
 export * as NodeTransport from "./NodeTransport.js"
+/**
+ * @since 0.1.0
+ */
+export * as SessionState from "./SessionState.js"
 export * as Transport from "./Transport.js"
 /**
  * @since 0.1.0
