@@ -70,14 +70,16 @@ export const TurnStatus = Schema.Literal("running", "waiting", "stopping", "comp
 export type TurnStatus = typeof TurnStatus.Type
 
 /**
- * A piece of a turn in the order it streamed: text, or a tool call (by id, in `toolCalls`).
+ * A piece of a turn in the order it streamed: text, a tool call (by id, in `toolCalls`), or a
+ * question or permission request (by id, in `requests`).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const TurnPart = Schema.Union(
   Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
-  Schema.Struct({ type: Schema.Literal("tool_call"), toolCallId: Schema.String })
+  Schema.Struct({ type: Schema.Literal("tool_call"), toolCallId: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("request"), requestId: Schema.String })
 ).annotations({ identifier: "SessionState.TurnPart" })
 /**
  * @since 0.1.0
@@ -435,16 +437,11 @@ const isOpen = (status: TurnStatus) => status === "running" || status === "waiti
 
 const appendText = (turn: Turn, text: string): Turn => {
   if (text === "") return turn
-  const parts = turn.parts
+  const parts = turn.parts.slice()
   const last = parts[parts.length - 1]
-  return {
-    ...turn,
-    text: turn.text + text,
-    parts:
-      last?.type === "text"
-        ? [...parts.slice(0, -1), { type: "text", text: last.text + text }]
-        : [...parts, { type: "text", text }]
-  }
+  if (last?.type === "text") parts[parts.length - 1] = { type: "text", text: last.text + text }
+  else parts.push({ type: "text", text })
+  return { ...turn, text: turn.text + text, parts }
 }
 
 /** Applies `f` to a turn, creating it (as `partial`: its start was not seen) when unknown. */
@@ -523,7 +520,11 @@ const hasPendingRequest = (requests: ReadonlyArray<Request>, turnId: string) =>
   requests.some((r) => r.turnId === turnId && r.resolution === null)
 
 const addRequest = (state: SessionState, request: Request): Patch => ({
-  ...updateTurn(state, request.turnId, (turn) => (turn.status === "running" ? { ...turn, status: "waiting" } : turn)),
+  ...updateTurn(state, request.turnId, (turn) => ({
+    ...turn,
+    status: turn.status === "running" ? "waiting" : turn.status,
+    parts: [...turn.parts, { type: "request", requestId: request.requestId }]
+  })),
   requests: [...state.requests, request]
 })
 

@@ -107,7 +107,9 @@ describe("SessionState", () => {
     assert.deepStrictEqual(turn.parts, [
       { type: "text", text: "Let me look. " },
       { type: "tool_call", toolCallId: "t1" },
+      { type: "request", requestId: "q1" },
       { type: "text", text: "Using vitest. " },
+      { type: "request", requestId: "p1" },
       { type: "tool_call", toolCallId: "t2" },
       { type: "text", text: "Done." }
     ])
