@@ -47,14 +47,16 @@ const showError = (message: string | undefined) => {
   ui.error.textContent = message ?? ""
 }
 
-/** Runs an action of the page; its failure is shown, not thrown. */
-const run = <A, E extends { readonly message: string }>(effect: Effect.Effect<A, E>) =>
-  Effect.runFork(
+/** Runs an action of the page; its failure is shown, not thrown. Resolves to whether it succeeded. */
+const run = <A, E extends { readonly message: string }>(effect: Effect.Effect<A, E>): Promise<boolean> =>
+  Effect.runPromise(
     effect.pipe(
       Effect.tap(() => Effect.sync(() => showError(undefined))),
       Effect.tapErrorCause((cause) =>
         Effect.sync(() => showError(cause._tag === "Fail" ? cause.error.message : String(cause)))
-      )
+      ),
+      Effect.exit,
+      Effect.map(Exit.isSuccess)
     )
   )
 

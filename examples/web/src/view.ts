@@ -8,7 +8,12 @@ import { h, memo, sync } from "./dom.js"
 export interface Actions {
   /** The prompt the user sent for a turn (a turn's prompt is not a session event). */
   readonly promptOf: (turnId: string) => string | undefined
-  readonly answer: (request: SessionState.Request, answers: Record<string, string>, dismissed?: boolean) => void
+  /** Sends an answer; resolves to whether it was delivered (the state shows when it took effect). */
+  readonly answer: (
+    request: SessionState.Request,
+    answers: Record<string, string>,
+    dismissed?: boolean
+  ) => Promise<boolean>
 }
 
 const json = (value: unknown) => JSON.stringify(value, null, 2) ?? "undefined"
@@ -69,7 +74,11 @@ const requestCard = (request: SessionState.Request, actions: Actions) => {
     buttons.push(b)
     return b
   }
-  const send = (answers: Record<string, string>, dismissed?: boolean) => actions.answer(request, answers, dismissed)
+  // The card stays until the request is resolved; if the answer did not get through, it can be sent again.
+  const send = (answers: Record<string, string>, dismissed?: boolean) =>
+    void actions.answer(request, answers, dismissed).then((delivered) => {
+      if (!delivered) for (const b of buttons) b.disabled = false
+    })
   const body =
     request.kind === "question"
       ? request.questions.map((q) => {

@@ -898,8 +898,9 @@ export const track = (
       Effect.onExit((exit) => Effect.sync(() => cell.end(exit))),
       Effect.forkScoped
     )
-    // Let the folder subscribe before the join: the events that follow the snapshot (a
-    // `stream_snapshot`, a replay) arrive right behind it.
+    // The folder subscribes before the join is sent: the events that follow the snapshot (a
+    // `stream_snapshot`, a replay, live events) can arrive with it, before this fiber resumes. The
+    // folder was forked first, so it runs first; yielding makes that explicit.
     yield* Effect.yieldNow()
     const snapshot = yield* client.joinSession(sessionId).pipe(Effect.tapError(() => Fiber.interrupt(folder)))
     cell.set(fromSnapshot(snapshot))
