@@ -1,8 +1,8 @@
 /**
  * SessionState's reducer on a streaming turn: CPU time and bytes allocated for 1,000 and 10,000
  * `text_delta`s, into a fresh session and into one that already holds 1,000 turns. Linear cost
- * shows as a 10x ratio between the two sizes (quadratic would be 100x) and as equal figures with
- * and without the history. Baseline: the same deltas appended to a string with `+=`.
+ * shows as a 10x ratio between the two sizes (quadratic would be 100x); the history should add a
+ * constant per delta, not a copy of it. Baseline: the same deltas appended to a string with `+=`.
  * Allocation is measured with V8's GC profiler: bytes collected during the run plus the growth of
  * the used heap over it.
  */
@@ -120,7 +120,7 @@ export const runSessionStateBench = (options: { readonly rounds: number; readonl
     return [
       ["`+=` of the delta texts (baseline)", n, concat(fresh)],
       ["SessionState.reduce, fresh session", n, foldTurn(SessionState.empty(sessionId), fresh)],
-      [`SessionState.reduce, after ${options.history} turns`, n, foldTurn(history, later)]
+      [`SessionState.reduce, after ${options.history.toLocaleString("en")} turns`, n, foldTurn(history, later)]
     ] as const
   })
   for (const [, , f] of cases) f()
@@ -148,7 +148,7 @@ export const sessionStateSection = (quick: boolean): Array<string> => {
   const lines = [
     "## 5. SessionState: folding a streaming turn",
     "",
-    `A turn of 1,000 and of 10,000 \`text_delta\`s folded with \`SessionState.reduce\`, into a fresh session and into one that already holds ${quick ? 50 : "1,000"} completed turns (each with a tool call), then its text read once. CPU time and bytes allocated (V8's GC profiler: bytes collected during the run plus heap growth), median of ${r.rounds} interleaved rounds. Linear cost: 10,000 deltas cost 10x what 1,000 do (quadratic: 100x), and the history changes nothing.`,
+    `A turn of 1,000 and of 10,000 \`text_delta\`s folded with \`SessionState.reduce\`, into a fresh session and into one that already holds ${quick ? 50 : "1,000"} completed turns (each with a tool call), then its text read once. CPU time and bytes allocated (V8's GC profiler: bytes collected during the run plus heap growth), median of ${r.rounds} interleaved rounds. Linear cost shows as about 10x from 1,000 to 10,000 deltas (quadratic would be 100x); a long history adds a constant per delta (a deeper path in the turn map), not a copy of the transcript.`,
     "",
     "| | deltas | CPU ms | allocated MiB | bytes per delta |",
     "|---|---:|---:|---:|---:|"
