@@ -143,6 +143,7 @@ export const Turn = Schema.Struct({
   toolCallIds: Schema.Array(Schema.String),
   /** Terminal output that came while none of the turn's tool calls was open. */
   terminal: Terminal,
+  /** The `steer_sent` contents that came while this turn was in progress. */
   steers: Schema.Array(Schema.String),
   usage: Usage,
   startedAt: Schema.NullOr(Schema.Number),
@@ -458,7 +459,7 @@ const updateTurn = (state: SessionState, turnId: string, f: (turn: Turn) => Turn
 
 const endTurn = (state: SessionState, turnId: string, f: (turn: Turn) => Turn): Patch => ({
   ...updateTurn(state, turnId, f),
-  ...(state.currentTurnId === turnId || !HashMap.has(state.turns, turnId) ? { currentTurnId: null } : {})
+  ...(state.currentTurnId === turnId ? { currentTurnId: null } : {})
 })
 
 /** Applies `f` to a tool call, creating it (and listing it in its turn) when unknown. */

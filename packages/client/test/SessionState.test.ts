@@ -275,6 +275,20 @@ describe("SessionState", () => {
     )
   })
 
+  it("the end of a turn never seen is recorded as a partial turn and leaves the turn in progress as it is", () => {
+    seq = 0
+    let state = SessionState.fromEvent(ev("turn_started", { turnId }))
+    state = SessionState.reduce(state, ev("turn_complete", { turnId: "unseen", finalText: "x" }))
+    assert.strictEqual(state.currentTurnId, turnId)
+    assert.deepStrictEqual(
+      SessionState.turns(state).map((t) => [t.turnId, t.status, t.partial, t.finalText]),
+      [
+        [turnId, "running", false, null],
+        ["unseen", "complete", true, "x"]
+      ]
+    )
+  })
+
   describe("every session event type", () => {
     for (const type of ServerEvent.sessionEventTypes) {
       const schema = ServerEvent.schemas[type as ServerEvent.KnownType] as Schema.Schema<ServerEvent.SessionEvent>
