@@ -13,6 +13,7 @@ import { runGatewayLoad } from "./gateway-load.js"
 import { fmt, pairedRatio } from "./measure.js"
 import { declared } from "./peers.js"
 import { runFanOut, runRecovery, runStartup } from "./resilience.js"
+import { sessionStateSection } from "./session-state.js"
 import { runStreamingBench } from "./streaming.js"
 
 const quick = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1"
@@ -156,6 +157,9 @@ const sections: Record<string, () => Promise<void>> = {
     )
     out()
     if (r.completed !== r.connections) process.exitCode = 1
+  },
+  sessionState: async () => {
+    for (const line of sessionStateSection(quick)) out(line)
   }
 }
 

@@ -34,6 +34,7 @@ import * as Requests from "./internal/requests.js"
 import type * as Sequencer from "./internal/sequencer.js"
 import * as Sessions from "./internal/sessions.js"
 import * as Supervisor from "./internal/supervisor.js"
+import type * as SessionState from "./SessionState.js"
 import * as Transport from "./Transport.js"
 
 /**
@@ -87,6 +88,15 @@ export const defaultReconnectSchedule: Schedule.Schedule<unknown, unknown> = Sch
 )
 
 /**
+ * An event of a type this client does not know that carries a session's `sessionId` and `seq`: it
+ * is delivered on that session's stream in its place.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type UnknownSessionEvent = Sequencer.UnknownSessionEvent
+
+/**
  * What a session stream carries: the session's events, in `seq` order, each once, and gaps.
  *
  * @since 0.1.0
@@ -127,6 +137,14 @@ export interface GatewayClient {
   readonly subscribeSession: (
     sessionId: string
   ) => Effect.Effect<Stream.Stream<SessionItem, GatewayError>, never, Scope.Scope>
+  /**
+   * One session folded into what an app renders ({@link SessionState.SessionState}), joined if
+   * needed, surviving reconnects: `get` reads the current state at once, `changes` streams it.
+   * Ends with the scope.
+   */
+  readonly sessionState: (
+    sessionId: string
+  ) => Effect.Effect<Subscribable.Subscribable<SessionState.SessionState, GatewayError>, GatewayError, Scope.Scope>
   /** {@link GatewayClient.events}, subscribed now (see {@link GatewayClient.subscribeSession}). */
   readonly subscribeEvents: Effect.Effect<Stream.Stream<ServerEvent.ServerEvent, GatewayError>, never, Scope.Scope>
   /** Frames the client could not use, and errors it could not attribute. */
@@ -250,7 +268,6 @@ export const make = (
     const requests = Requests.make({
       codec,
       clock,
-      scope,
       timeoutMs: Duration.toMillis(Duration.decode(options.requestTimeout ?? "10 seconds")),
       isClosing: () => supervisor.isClosing()
     })
@@ -283,6 +300,7 @@ export const make = (
       scope
     })
 
+    yield* Effect.forkIn(requests.sweep, scope)
     yield* supervisor.start
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

@@ -25,6 +25,7 @@ export * as NodeTransport from "./NodeTransport.js"
 /**
  * @since 0.1.0
  */
+export * as SessionState from "./SessionState.js"
 export * as Transport from "./Transport.js"
 /**
  * @since 0.1.0

@@ -276,6 +276,41 @@ for (const harness of harnesses) {
   })
 }
 
+describe("GatewayClient and future session events", () => {
+  it.scopedLive("an unknown event type carrying sessionId and seq keeps its place on the session stream: no gap", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const c = yield* client()
+      const session = yield* c.createSession("echo")
+      yield* c.joinSession(session.id)
+      const items = yield* (yield* c.subscribeSession(session.id)).pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+      const [control] = yield* gateway.connections
+      const delta = (seq: number) => ({
+        type: "text_delta",
+        sessionId: session.id,
+        turnId: "t",
+        seq,
+        ts: 1,
+        text: `${seq}`
+      })
+      yield* control!.sendRaw(JSON.stringify(delta(1)))
+      yield* control!.sendRaw(
+        JSON.stringify({ type: "agent_mood", sessionId: session.id, seq: 2, ts: 1, mood: "great" })
+      )
+      yield* control!.sendRaw(JSON.stringify(delta(3)))
+      const seen = Chunk.toReadonlyArray(yield* Fiber.join(items).pipe(Effect.timeout("2 seconds")))
+      assert.deepStrictEqual(
+        seen.map((item) => [item.type, item.type === "gap" ? null : item.seq]),
+        [
+          ["text_delta", 1],
+          ["unknown", 2],
+          ["text_delta", 3]
+        ]
+      )
+    })
+  )
+})
+
 describe("GatewayClient reconnect policy", () => {
   for (const harness of [inMemory, seedProfile(inMemory)])
     it.scopedLive(

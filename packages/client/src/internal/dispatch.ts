@@ -88,7 +88,13 @@ export const make = (deps: {
         break
     }
     if (ServerEvent.isSessionEvent(event)) sessions.deliver(event, bytes)
-    else events.publish(event, bytes)
+    else if (event.type === "unknown") {
+      // A future session event: it keeps its place in the session's order.
+      const { seq, sessionId } = event.payload
+      if (typeof sessionId === "string" && Number.isSafeInteger(seq) && (seq as number) >= 0) {
+        sessions.deliver({ ...event, sessionId, seq: seq as number }, bytes)
+      } else events.publish(event, bytes)
+    } else events.publish(event, bytes)
     if (requests.settle(link, event)) return undefined
     if (event.type === "authenticated") {
       Deferred.unsafeDone(link.unprompted, Exit.succeed(event))

@@ -14,6 +14,7 @@ import * as Subscribable from "effect/Subscribable"
 import type { Diagnostic } from "../Diagnostic.js"
 import type { Fields, GatewayClient, GatewayClientOptions } from "../GatewayClient.js"
 import { GatewayError } from "../GatewayError.js"
+import * as SessionState from "../SessionState.js"
 import type * as Broadcast from "./broadcast.js"
 import type { Requests } from "./requests.js"
 import type { Sessions } from "./sessions.js"
@@ -169,6 +170,7 @@ export const make = (deps: MethodsDeps): GatewayClient => {
     sessionEvents,
     subscribeSession: (sessionId) => sessions.subscribe(sessionId, bounds),
     subscribeEvents: events.subscribeScoped(bounds),
+    sessionState: (sessionId) => SessionState.track(client, sessionId),
     diagnostics: Stream.unwrapScoped(diagnostics.subscribeScoped(bounds)),
     request,
     listSessions: (includeArchived) =>

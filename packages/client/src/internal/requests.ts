@@ -10,7 +10,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import type * as Scope from "effect/Scope"
 import { GatewayError } from "../GatewayError.js"
 import type { Link } from "./link.js"
 import { traced } from "./tracing.js"
@@ -52,6 +51,8 @@ export interface Requests {
   /** Fails every request (the client is closing or gave up). */
   readonly failAll: (reason: "NotConnected" | "Closed", message: string) => void
   readonly size: () => number
+  /** The deadline sweep: to be forked once, for the client's life. */
+  readonly sweep: Effect.Effect<never>
 }
 
 const serverError = (event: ServerEvent.ErrorEvent, requestType: string) =>
@@ -82,8 +83,6 @@ const withoutRequestId = (message: ClientMessage.ClientMessage): ClientMessage.C
 export const make = (options: {
   readonly codec: Codec.ClientCodec
   readonly clock: Clock.Clock
-  /** Where the deadline sweep runs. */
-  readonly scope: Scope.Scope
   readonly timeoutMs: number
   /** The client is closed: new requests fail at once. */
   readonly isClosing: () => boolean
@@ -94,10 +93,10 @@ export const make = (options: {
   const byRequestId = new Map<string, Pending>()
   const clientId = Math.random().toString(36).slice(2, 8)
   let keyCounter = 0
-  let sweeping = false
 
   const track = (p: Pending) => {
     pending.set(p.key, p)
+    if (p.deadline !== Number.POSITIVE_INFINITY) startSweep()
     const id = Correlation.correlationIdOf(p.message)
     if (id !== undefined) byRequestId.set(id, p)
   }
@@ -122,12 +121,16 @@ export const make = (options: {
       return Effect.sync(() => forget(p))
     })
 
+  /** Set while the sweep waits for a request to exist; calling it wakes the sweep. */
+  let wake: (() => void) | undefined
+
   /**
-   * One fiber keeps every request's deadline, running only while requests are pending (a timer per
-   * request costs more than the rest of a request's client-side work). Deadlines only grow (each is
-   * the call's time plus the same timeout), so sleeping until the earliest is never late.
+   * One fiber keeps every request's deadline (a timer per request costs more than the rest of a
+   * request's client-side work). Deadlines only grow (each is the call's time plus the same
+   * timeout), so sleeping until the earliest is never late; with nothing pending it waits, at no
+   * cost, for the next request to wake it.
    */
-  const sweep: Effect.Effect<void> = Effect.suspend(() => {
+  const sweep: Effect.Effect<never> = Effect.suspend(() => {
     const now = clock.unsafeCurrentTimeMillis()
     let next = Number.POSITIVE_INFINITY
     for (const p of [...pending.values()]) {
@@ -144,17 +147,26 @@ export const make = (options: {
       )
     }
     if (next === Number.POSITIVE_INFINITY) {
-      sweeping = false
-      return Effect.void
+      return Effect.zipRight(
+        Effect.async<void>((resume) => {
+          wake = () => resume(Effect.void)
+          return Effect.sync(() => {
+            wake = undefined
+          })
+        }),
+        sweep
+      )
     }
     return Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, Math.min(next - now, timeoutMs)))), sweep)
   })
 
-  const startSweep = Effect.suspend(() => {
-    if (sweeping) return Effect.void
-    sweeping = true
-    return Effect.asVoid(Effect.forkIn(sweep, options.scope))
-  })
+  const startSweep = () => {
+    const resume = wake
+    if (resume !== undefined) {
+      wake = undefined
+      resume()
+    }
+  }
 
   const rejected = (message: ClientMessage.ClientMessage, cause: ProtocolError) =>
     new GatewayError({ reason: "ProtocolError", message: cause.message, requestType: message.type, cause })
@@ -183,8 +195,7 @@ export const make = (options: {
       // Encoding validates: a message the Schema rejects fails now, before anything is sent.
       const encoded = codec.encode(wire)
       if (Either.isLeft(encoded)) return Effect.fail(rejected(message, encoded.left))
-      const wait =
-        entry.deadline === Number.POSITIVE_INFINITY ? outcomeOf(entry) : Effect.zipRight(startSweep, outcomeOf(entry))
+      const wait = outcomeOf(entry)
       if (link === undefined) {
         track(entry)
         return wait
@@ -245,6 +256,7 @@ export const make = (options: {
 
   return {
     exchange,
+    sweep,
     withRequestId,
     size: () => pending.size,
     settle: (link, event) => {

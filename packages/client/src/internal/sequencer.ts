@@ -7,8 +7,20 @@
  */
 import type { ServerEvent } from "@diminuendo/protocol"
 
+/**
+ * An event of a type this client does not know that names a session and a position in its log
+ * (`sessionId`, `seq`): it holds that place in the order, so what follows it is not a hole.
+ */
+export interface UnknownSessionEvent extends ServerEvent.UnknownEvent {
+  readonly sessionId: string
+  readonly seq: number
+}
+
+/** An entry of a session's log as the sequencer orders it. */
+export type Entry = ServerEvent.SessionEvent | UnknownSessionEvent
+
 /** What the application receives for one session: its events, in order, and gaps. */
-export type SessionItem = ServerEvent.SessionEvent | ServerEvent.Gap
+export type SessionItem = Entry | ServerEvent.Gap
 
 /** Receives what a sequencer releases, in order, with the size of the frame it came in. */
 export type Emit = (item: SessionItem, bytes: number) => void
@@ -19,7 +31,7 @@ const gapBytes = 64
 export interface Sequencer {
   /** The last `seq` delivered, if any: where a resume starts (`afterSeq`). */
   readonly lastSeq: () => number | undefined
-  readonly accept: (event: ServerEvent.SessionEvent, bytes: number, emit: Emit) => void
+  readonly accept: (event: Entry, bytes: number, emit: Emit) => void
   /** A gap announced by the gateway. */
   readonly gap: (gap: ServerEvent.Gap, emit: Emit) => void
   /** The replay after a (re)join has ended: a hole still open now will not fill. */
@@ -31,7 +43,7 @@ export interface Sequencer {
 }
 
 interface Held {
-  readonly event: ServerEvent.SessionEvent
+  readonly event: Entry
   readonly bytes: number
 }
 

@@ -23,7 +23,7 @@ export interface Sessions {
   readonly resumePoints: () => ReadonlyArray<readonly [sessionId: string, afterSeq: number | undefined]>
   readonly lastSeq: (sessionId: string) => number | undefined
   /** A session event or gap from the gateway, with the size of its frame. */
-  readonly deliver: (event: ServerEvent.SessionEvent | ServerEvent.Gap, bytes: number) => void
+  readonly deliver: (event: Sequencer.SessionItem, bytes: number) => void
   /** The replay after a join ended: open holes become gaps. */
   readonly replayComplete: (sessionId: string) => void
   /** `state_snapshot.lastSeq`: where the log stands, for a session that has delivered nothing yet. */

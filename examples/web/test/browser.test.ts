@@ -1,0 +1,253 @@
+/**
+ * The web example in a real browser: Debian's Chromium, headless, driven by playwright-core,
+ * against the testkit gateway started in this process. Screenshots go to test-output/.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { SessionState } from "@diminuendo/client"
+import type { ServerEvent } from "@diminuendo/protocol"
+import { assert, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { type Browser, chromium, type Page } from "playwright-core"
+import { type Started, start } from "../server.js"
+
+const output = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "test-output")
+const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
+
+class Env extends Context.Tag("web/test/Env")<Env, { readonly browser: Browser; readonly server: Started }>() {}
+
+const EnvLive = Layer.scoped(
+  Env,
+  Effect.gen(function* () {
+    fs.mkdirSync(output, { recursive: true })
+    const server = yield* start({ port: 0, gatewayPort: 0, stepMs: 15 })
+    // launch() gives the browser a fresh profile directory of its own, removed when it closes.
+    const browser = yield* Effect.acquireRelease(
+      Effect.promise(() =>
+        chromium.launch({
+          executablePath,
+          headless: true,
+          args: [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync"
+          ]
+        })
+      ),
+      (browser) => Effect.promise(() => browser.close())
+    )
+    return { browser, server }
+  })
+)
+
+const desktop = { width: 1280, height: 860 }
+const phone = { width: 390, height: 844 }
+
+/** A page of the example, connected to the gateway. */
+const openPage = (viewport: { width: number; height: number }) =>
+  Effect.gen(function* () {
+    const { browser, server } = yield* Env
+    const context = yield* Effect.acquireRelease(
+      Effect.promise(() => browser.newContext({ viewport })),
+      (context) => Effect.promise(() => context.close())
+    )
+    const page = yield* Effect.promise(() => context.newPage())
+    const problems: Array<string> = []
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console error: ${message.text()}`)
+    })
+    yield* Effect.promise(async () => {
+      await page.goto(server.url)
+      await page.waitForFunction(() => (document.querySelector("#url") as HTMLInputElement).value !== "")
+      await page.click("[data-testid=connect-button]")
+      await page.waitForSelector("[data-testid=connection-status][data-state=Connected]")
+    })
+    return { page, problems }
+  })
+
+/** The page's SessionState, as its Schema encodes it (`window.diminuendo.state()`). */
+const pageState = (page: Page) =>
+  Effect.promise(
+    () =>
+      page.evaluate(() => (globalThis as any).diminuendo.state()) as Promise<typeof SessionState.SessionState.Encoded>
+  )
+
+const encode = Schema.encodeSync(SessionState.SessionState)
+
+/** A state with what differs between two runs of the same turn taken out: ids, times, the snapshot. */
+const normalized = (encoded: typeof SessionState.SessionState.Encoded, sessionId: string) => {
+  const { session: _s, subscriberCount: _c, history: _h, ...rest } = encoded
+  const out = JSON.parse(JSON.stringify(rest).replaceAll(sessionId, "SESSION"), (key, value) =>
+    key === "ts" || key === "startedAt" || key === "endedAt" || key === "clientTurnId" ? 0 : value
+  )
+  // Maps are encoded as entry arrays in hash order, which depends on the (random) session id.
+  for (const key of ["turns", "toolCalls"]) {
+    if (Array.isArray(out[key])) out[key].sort((a: [string], b: [string]) => a[0].localeCompare(b[0]))
+  }
+  return out
+}
+
+/** Points of the turn where the test acts: text streams, the permission request waits, the terminal streams. */
+type Stage = "text" | "permission" | "terminal"
+
+interface Run {
+  readonly sessionId: string
+  readonly turnId: string
+  readonly state: typeof SessionState.SessionState.Encoded
+  readonly text: string
+}
+
+/**
+ * Creates a coding-agent session in the page, sends a prompt, answers the question ("vitest") and
+ * approves the permission by clicking, and waits for the turn to complete. `during` runs once the
+ * turn streams (screenshots, drops).
+ */
+const runTurn = (page: Page, during: (stage: Stage) => Effect.Effect<void, never, Env>) =>
+  Effect.gen(function* () {
+    const step = (f: () => Promise<unknown>) => Effect.promise(f)
+    yield* step(async () => {
+      await page.click("[data-testid=new-session-button]")
+      await page.waitForSelector("[data-testid=session-status]")
+      await page.fill("[data-testid=prompt]", "Add an add() function with a test, and run it.")
+      await page.click("[data-testid=send]")
+      await page.waitForSelector("[data-testid=text-part]", { timeout: 20_000 })
+    })
+    yield* during("text")
+    yield* step(() =>
+      page.click("[data-testid=request][data-kind=question] [data-testid=answer-option][data-value=vitest]", {
+        timeout: 20_000
+      })
+    )
+    yield* step(() =>
+      page.waitForSelector("[data-testid=request][data-kind=permission] [data-testid=approve]", { timeout: 20_000 })
+    )
+    yield* during("permission")
+    yield* step(() => page.click("[data-testid=request][data-kind=permission] [data-testid=approve]"))
+    yield* step(() => page.waitForSelector("[data-testid=tool-call] [data-testid=terminal]", { timeout: 20_000 }))
+    yield* during("terminal")
+    yield* Effect.promise(() => page.waitForSelector("[data-testid=turn][data-status=complete]", { timeout: 20_000 }))
+    const sessionId = yield* Effect.promise(() => page.getAttribute("[data-testid=session-view]", "data-session-id"))
+    const turnId = yield* Effect.promise(() => page.getAttribute("[data-testid=turn]", "data-turn-id"))
+    // The session's last event (session_state ready) follows turn_complete.
+    yield* Effect.promise(() => page.waitForSelector("[data-testid=session-status]:text('ready')"))
+    const { server } = yield* Env
+    const log = yield* server.gateway.sessionLog(sessionId!)
+    yield* Effect.promise(() =>
+      page.waitForFunction((last) => (globalThis as any).diminuendo.state()?.lastSeq === last, log.at(-1)!.seq)
+    )
+    const state = yield* pageState(page)
+    const text = yield* Effect.promise(() => page.textContent("[data-testid=session-view]"))
+    return { sessionId: sessionId!, turnId: turnId!, state, text: text ?? "" } satisfies Run
+  })
+
+const shot = (page: Page, name: string) =>
+  Effect.promise(() => page.screenshot({ path: path.join(output, `${name}.png`) })).pipe(Effect.asVoid)
+
+layer(EnvLive, { timeout: "60 seconds", excludeTestServices: true })("web example in Chromium", (it) => {
+  it.scoped(
+    "a coding-agent turn, its question answered and its permission approved by clicking, renders what the gateway logged",
+    () =>
+      Effect.gen(function* () {
+        const { page, problems } = yield* openPage(desktop)
+        const run = yield* runTurn(page, (stage) =>
+          stage === "permission" ? shot(page, "desktop-mid-turn") : Effect.void
+        )
+        yield* shot(page, "desktop-end")
+        yield* Effect.promise(() => page.setViewportSize(phone))
+        yield* shot(page, "phone-end")
+
+        const { server } = yield* Env
+        const log = yield* server.gateway.sessionLog(run.sessionId)
+        const complete = log.find((e): e is ServerEvent.TurnComplete => e.type === "turn_complete")!
+        const turn = page.locator(`[data-testid=turn][data-turn-id="${run.turnId}"]`)
+        const texts = yield* Effect.promise(() => turn.locator("[data-testid=text-part]").allTextContents())
+        assert.strictEqual(texts.join(""), complete.finalText)
+        const prompt = yield* Effect.promise(() => turn.locator("[data-testid=turn-prompt]").textContent())
+        assert.strictEqual(prompt, "Add an add() function with a test, and run it.")
+
+        const calls = log.filter((e): e is ServerEvent.ToolCall => e.type === "tool_call")
+        const results = log.filter((e): e is ServerEvent.ToolResult => e.type === "tool_result")
+        assert.strictEqual(yield* Effect.promise(() => turn.locator("[data-testid=tool-call]").count()), calls.length)
+        for (const call of calls) {
+          const card = turn.locator(`[data-testid=tool-call][data-tool-call-id="${call.toolCallId}"]`)
+          const result = results.find((r) => r.toolCallId === call.toolCallId)!
+          const shown = yield* Effect.promise(async () => ({
+            status: await card.getAttribute("data-status"),
+            args: await card.locator("[data-testid=tool-args]").textContent(),
+            result: await card.locator("[data-testid=tool-result]").textContent()
+          }))
+          assert.deepStrictEqual(shown, {
+            status: "completed",
+            args: JSON.stringify(call.args, null, 2),
+            result: JSON.stringify(result.output, null, 2)
+          })
+        }
+        const terminal = log.flatMap((e) => (e.type === "terminal_stream" ? [e.data] : [])).join("")
+        const shownTerminal = yield* Effect.promise(() => turn.locator("[data-testid=terminal]").textContent())
+        assert.strictEqual(shownTerminal, `${terminal}exit code 0`)
+        const resolutions = yield* Effect.promise(() =>
+          turn
+            .locator("[data-testid=request]")
+            .evaluateAll((els) => els.map((el) => el.getAttribute("data-resolution")))
+        )
+        assert.deepStrictEqual(resolutions, ["answered", "approved"])
+        const usage = log.find((e): e is ServerEvent.UsageUpdate => e.type === "usage_update")!
+        const total = yield* Effect.promise(() => page.textContent("[data-testid=usage-total]"))
+        assert.include(total, `${usage.inputTokens.toLocaleString("en")} in · ${usage.outputTokens} out`)
+
+        // The page's state is the fold of the gateway's log.
+        const folded = encode(SessionState.fold(SessionState.empty(run.sessionId), log))
+        assert.deepStrictEqual(normalized(run.state, run.sessionId), normalized(folded, run.sessionId))
+        assert.deepStrictEqual(problems, [])
+      })
+  )
+
+  it.scoped(
+    "with the connection dropped twice mid-turn, on a phone-sized screen, the page ends in the same state as a run without the drops",
+    () =>
+      Effect.gen(function* () {
+        const calm = yield* openPage(desktop)
+        const baseline = yield* runTurn(calm.page, () => Effect.void)
+
+        const { page, problems } = yield* openPage(phone)
+        let drops = 0
+        const dropped = yield* runTurn(page, (stage) =>
+          Effect.gen(function* () {
+            if (stage === "permission") return yield* shot(page, "phone-mid-turn")
+            // The newest connection is this page's (the first page's is still open).
+            const { server } = yield* Env
+            const connections = yield* server.gateway.connections
+            yield* connections.at(-1)!.drop()
+            drops += 1
+            yield* Effect.promise(async () => {
+              await page.waitForSelector("[data-testid=connection-status][data-state=Reconnecting]", {
+                timeout: 20_000
+              })
+              await page.waitForSelector("[data-testid=connection-status][data-state=Connected]", { timeout: 20_000 })
+            })
+          })
+        )
+        assert.strictEqual(drops, 2)
+        assert.deepStrictEqual(dropped.state.gaps, [])
+        assert.deepStrictEqual(
+          normalized(dropped.state, dropped.sessionId),
+          normalized(baseline.state, baseline.sessionId)
+        )
+        assert.strictEqual(
+          dropped.text.replaceAll(dropped.sessionId, "SESSION"),
+          baseline.text.replaceAll(baseline.sessionId, "SESSION")
+        )
+        assert.deepStrictEqual([...calm.problems, ...problems], [])
+      })
+  )
+})

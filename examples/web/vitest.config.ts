@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  ssr: { resolve: { conditions: ["diminuendo-source"] } },
+  resolve: { conditions: ["diminuendo-source"] },
+  test: {
+    name: "web (browser)",
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000
+  }
+})
