@@ -15,11 +15,21 @@ import type { ProtocolErrorReason } from "@diminuendo/protocol"
  *   (it is also delivered on `events`); no caller was failed for it.
  * - `HandlerDefect`: the client's own frame handling threw; the connection was dropped (1011) and
  *   is re-made.
+ * - `SessionReset`: a session's log went backwards (a gateway failover restarted it); a `reset`
+ *   item was delivered on the session's stream and the session joined again.
+ * - `StaleEvent`: a session event at or before the last `seq` delivered that is not a known
+ *   duplicate was dropped.
  *
  * @since 0.2.0
  * @category models
  */
-export type DiagnosticReason = ProtocolErrorReason | "BinaryFrame" | "UnattributedError" | "HandlerDefect"
+export type DiagnosticReason =
+  | ProtocolErrorReason
+  | "BinaryFrame"
+  | "UnattributedError"
+  | "HandlerDefect"
+  | "SessionReset"
+  | "StaleEvent"
 
 /**
  * @since 0.2.0

@@ -34,6 +34,7 @@ import * as Requests from "./internal/requests.js"
 import type * as Sequencer from "./internal/sequencer.js"
 import * as Sessions from "./internal/sessions.js"
 import * as Supervisor from "./internal/supervisor.js"
+import * as Warnings from "./internal/warnings.js"
 import type * as SessionState from "./SessionState.js"
 import * as Transport from "./Transport.js"
 
@@ -97,7 +98,17 @@ export const defaultReconnectSchedule: Schedule.Schedule<unknown, unknown> = Sch
 export type UnknownSessionEvent = Sequencer.UnknownSessionEvent
 
 /**
- * What a session stream carries: the session's events, in `seq` order, each once, and gaps.
+ * The session's log went backwards: the gateway now stands at `seq`, below the `previousSeq` this
+ * client had delivered (a failover restarted the log). Delivered on the session's stream; what
+ * follows continues from `seq`. Also reported on `diagnostics` (`SessionReset`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type SessionReset = Sequencer.SessionReset
+
+/**
+ * What a session stream carries: the session's events, in `seq` order, each once, gaps and resets.
  *
  * @since 0.1.0
  * @category models
@@ -264,7 +275,12 @@ export const make = (
 
     const events = Broadcast.make<ServerEvent.ServerEvent>()
     const diagnostics = Broadcast.make<Diagnostic>()
-    const sessions = Sessions.make({ publishAll: events.publish, reorderWindow: options.reorderWindow ?? 64 })
+    const warnings = Warnings.make(diagnostics, clock)
+    const sessions = Sessions.make({
+      publishAll: events.publish,
+      reorderWindow: options.reorderWindow ?? 64,
+      report: (reason, message) => warnings.warn({ reason, message, excerpt: "" })
+    })
     const requests = Requests.make({
       codec,
       clock,
@@ -282,7 +298,8 @@ export const make = (
         requests,
         sessions,
         events,
-        diagnostics,
+        warnings,
+        scope,
         onIdentity: (link, event) => supervisor.setIdentity(event.identity, link)
       }),
       protocolVersions: ConnectionState.supportedProtocolVersions,

@@ -37,48 +37,54 @@ const open = (request: Transport.OpenRequest) =>
       onDrained: () => ws?.resume()
     })
     yield* Effect.acquireRelease(
-      Effect.async<WebSocket, Transport.TransportError>((resume) => {
-        const socket = new WebSocket(request.url, { maxPayload: request.maxMessageBytes })
-        ws = socket
-        let settled = false
-        const settle = (effect: Effect.Effect<WebSocket, Transport.TransportError>) => {
-          if (settled) return
-          settled = true
-          resume(effect)
-        }
-        socket.on("error", (cause) =>
-          settle(
-            Effect.fail(
-              new Transport.TransportError({
-                reason: "OpenFailed",
-                message: `cannot connect to ${request.url}: ${cause.message}`,
-                cause
-              })
+      // Interruptible: a timeout around `open` must be able to abandon a handshake that never ends.
+      Effect.interruptible(
+        Effect.async<WebSocket, Transport.TransportError>((resume) => {
+          const socket = new WebSocket(request.url, {
+            maxPayload: request.maxMessageBytes,
+            ...(request.openTimeoutMs === undefined ? {} : { handshakeTimeout: request.openTimeoutMs })
+          })
+          ws = socket
+          let settled = false
+          const settle = (effect: Effect.Effect<WebSocket, Transport.TransportError>) => {
+            if (settled) return
+            settled = true
+            resume(effect)
+          }
+          socket.on("error", (cause) =>
+            settle(
+              Effect.fail(
+                new Transport.TransportError({
+                  reason: "OpenFailed",
+                  message: `cannot connect to ${request.url}: ${cause.message}`,
+                  cause
+                })
+              )
             )
           )
-        )
-        socket.once("unexpected-response", (_req, res) => {
-          settle(
-            Effect.fail(
-              new Transport.TransportError({
-                reason: "OpenFailed",
-                message: `${request.url} refused the upgrade with HTTP ${res.statusCode}`,
-                ...(res.statusCode === undefined ? {} : { status: res.statusCode })
-              })
+          socket.once("unexpected-response", (_req, res) => {
+            settle(
+              Effect.fail(
+                new Transport.TransportError({
+                  reason: "OpenFailed",
+                  message: `${request.url} refused the upgrade with HTTP ${res.statusCode}`,
+                  ...(res.statusCode === undefined ? {} : { status: res.statusCode })
+                })
+              )
             )
+            socket.terminate()
+          })
+          socket.once("open", () => settle(Effect.succeed(socket)))
+          socket.on("message", (data, isBinary) =>
+            driver.receive(isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString())
           )
-          socket.terminate()
+          socket.once("close", (code, reason) => {
+            driver.closed({ code, reason: reason.toString() })
+            settle(Effect.fail(Socket.closedDuringHandshake(request.url, code)))
+          })
+          return Effect.sync(() => socket.terminate())
         })
-        socket.once("open", () => settle(Effect.succeed(socket)))
-        socket.on("message", (data, isBinary) =>
-          driver.receive(isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString())
-        )
-        socket.once("close", (code, reason) => {
-          driver.closed({ code, reason: reason.toString() })
-          settle(Effect.fail(Socket.closedDuringHandshake(request.url, code)))
-        })
-        return Effect.sync(() => socket.terminate())
-      }),
+      ),
       (ws) =>
         Effect.async<void>((resume) => {
           if (ws.readyState === WebSocket.CLOSED) return resume(Effect.void)

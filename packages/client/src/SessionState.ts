@@ -302,6 +302,11 @@ export const SessionState = Schema.Struct({
   /** The `seq` of the last event applied (or passed by a gap): an event at or below it is a no-op. */
   lastSeq: Schema.NullOr(Schema.Number),
   gaps: Schema.Array(Gap),
+  /**
+   * Times the gateway's log went backwards (a failover restarted it): from `previousSeq` to `seq`.
+   * Events applied before stay applied; the state continues from `seq`.
+   */
+  resets: Schema.Array(Schema.Struct({ previousSeq: Schema.Number, seq: Schema.Number })),
   /** Events of types this version does not know: counted, otherwise ignored. */
   unknownEvents: Schema.Number
 }).annotations({ identifier: "SessionState" })
@@ -317,7 +322,7 @@ export interface SessionState extends Schema.Schema.Type<typeof SessionState> {}
  * @since 0.1.0
  * @category models
  */
-export type Item = ServerEvent.SessionEvent | ServerEvent.Gap | ServerEvent.UnknownEvent
+export type Item = ServerEvent.SessionEvent | ServerEvent.Gap | ServerEvent.UnknownEvent | GatewayClient.SessionReset
 
 // ---------------------------------------------------------------------------------------------
 // Constructors
@@ -369,6 +374,7 @@ export const empty = (sessionId: string): SessionState => ({
   usage: noUsage,
   lastSeq: null,
   gaps: [],
+  resets: [],
   unknownEvents: 0
 })
 
@@ -766,6 +772,9 @@ export const reduce = (state: SessionState, item: Item): SessionState => {
   if (item.type === "unknown") return unknownEvent(state, item)
   if (item.sessionId !== state.sessionId) return state
   if (item.type === "gap") return skip(state, item.fromSeq, item.toSeq)
+  if (item.type === "reset") {
+    return { ...state, lastSeq: item.seq, resets: [...state.resets, { previousSeq: item.previousSeq, seq: item.seq }] }
+  }
   if (state.lastSeq !== null && item.seq <= state.lastSeq) return state
   const base = before(state, item.seq)
   return { ...base, ...patchFor(base, item), lastSeq: item.seq }

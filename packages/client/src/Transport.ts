@@ -104,6 +104,12 @@ export interface OpenRequest {
   readonly token?: Redacted.Redacted<string> | undefined
   /** Frames larger than this are refused by the transport (where it supports a limit). */
   readonly maxMessageBytes: number
+  /**
+   * How long the opening handshake may take, where the transport can bound it itself (the client
+   * also times `open` out, which must be interruptible: an open that ignores interruption hangs
+   * connecting against a server that accepts TCP and never answers the upgrade).
+   */
+  readonly openTimeoutMs?: number | undefined
 }
 
 /**

@@ -68,41 +68,44 @@ const open = (construct: Context.Tag.Service<typeof Socket.WebSocketConstructor>
       onDrained: () => {}
     })
     yield* Effect.acquireRelease(
-      Effect.async<globalThis.WebSocket, Transport.TransportError>((resume) => {
-        let settled = false
-        const settle = (effect: Effect.Effect<globalThis.WebSocket, Transport.TransportError>) => {
-          if (!settled) {
-            settled = true
-            resume(effect)
+      // Interruptible: a timeout around `open` must be able to abandon a handshake that never ends.
+      Effect.interruptible(
+        Effect.async<globalThis.WebSocket, Transport.TransportError>((resume) => {
+          let settled = false
+          const settle = (effect: Effect.Effect<globalThis.WebSocket, Transport.TransportError>) => {
+            if (!settled) {
+              settled = true
+              resume(effect)
+            }
           }
-        }
-        let socket: globalThis.WebSocket
-        try {
-          socket = ws = construct(request.url)
-        } catch (cause) {
-          settle(Effect.fail(openFailed(request.url, cause)))
-          return
-        }
-        socket.binaryType = "arraybuffer"
-        socket.addEventListener("open", () => settle(Effect.succeed(socket)))
-        socket.addEventListener("error", () => settle(Effect.fail(openFailed(request.url))))
-        socket.addEventListener("message", (event: MessageEvent) =>
-          driver.receive(
-            typeof event.data === "string"
-              ? event.data
-              : event.data instanceof ArrayBuffer
-                ? new Uint8Array(event.data)
-                : new Uint8Array(0)
+          let socket: globalThis.WebSocket
+          try {
+            socket = ws = construct(request.url)
+          } catch (cause) {
+            settle(Effect.fail(openFailed(request.url, cause)))
+            return
+          }
+          socket.binaryType = "arraybuffer"
+          socket.addEventListener("open", () => settle(Effect.succeed(socket)))
+          socket.addEventListener("error", () => settle(Effect.fail(openFailed(request.url))))
+          socket.addEventListener("message", (event: MessageEvent) =>
+            driver.receive(
+              typeof event.data === "string"
+                ? event.data
+                : event.data instanceof ArrayBuffer
+                  ? new Uint8Array(event.data)
+                  : new Uint8Array(0)
+            )
           )
-        )
-        socket.addEventListener("close", (event: { readonly code: number; readonly reason?: string }) => {
-          const info = { code: event.code, reason: event.reason ?? "" }
-          driver.closed(info)
-          Deferred.unsafeDone(closed, Effect.succeed(info))
-          settle(Effect.fail(Sockets.closedDuringHandshake(request.url, event.code)))
+          socket.addEventListener("close", (event: { readonly code: number; readonly reason?: string }) => {
+            const info = { code: event.code, reason: event.reason ?? "" }
+            driver.closed(info)
+            Deferred.unsafeDone(closed, Effect.succeed(info))
+            settle(Effect.fail(Sockets.closedDuringHandshake(request.url, event.code)))
+          })
+          return Effect.sync(() => socket.close())
         })
-        return Effect.sync(() => socket.close())
-      }),
+      ),
       (ws) =>
         Effect.suspend(() => {
           if (ws.readyState === Sockets.CLOSED) return Effect.void

@@ -167,6 +167,11 @@ export interface Gateway {
   readonly shutdown: (reason: string, reconnectAfterMs?: number) => Effect.Effect<void>
   /** Forgets the retained events of a session with `seq <= throughSeq` (all by default): a later replay gets a `gap`. */
   readonly forgetEvents: (sessionId: string, throughSeq?: number) => Effect.Effect<void>
+  /**
+   * Simulates a failover that lost the session's log: it restarts empty, and the next event has
+   * `seq` 1 (clients that delivered more must notice the log went backwards).
+   */
+  readonly restartSessionLog: (sessionId: string) => Effect.Effect<void>
   /** The next turn of this session plays exactly these events, whatever its agent. */
   readonly scriptNextTurn: (sessionId: string, events: ReadonlyArray<Agent.EmittedEvent>) => Effect.Effect<void>
   /** The session's retained log (tests compare it with what clients saw). */
@@ -386,6 +391,7 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
           { discard: true }
         ),
       forgetEvents: (sessionId, throughSeq) => Effect.sync(() => sessions.forget(sessionId, throughSeq)),
+      restartSessionLog: (sessionId) => Effect.sync(() => sessions.restart(sessionId)),
       scriptNextTurn: (sessionId, events) =>
         Effect.sync(() => {
           const s = sessions.get(sessionId)

@@ -11,12 +11,14 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import type { Diagnostic, DiagnosticReason } from "../Diagnostic.js"
+import type * as Scope from "effect/Scope"
+import type { DiagnosticReason } from "../Diagnostic.js"
 import type * as Transport from "../Transport.js"
 import type { Broadcast } from "./broadcast.js"
 import type { Link } from "./link.js"
 import type { Requests } from "./requests.js"
 import type { Sessions } from "./sessions.js"
+import type { Warnings } from "./warnings.js"
 
 /**
  * The longest `server_shutdown.reconnectAfterMs` the client honours: a larger value (even 2^53-1)
@@ -26,24 +28,34 @@ export const maxShutdownDelayMs = 5 * 60 * 1000
 
 const excerpt = (frame: string) => (frame.length > 200 ? `${frame.slice(0, 200)}...` : frame)
 
-/** The size a diagnostic is counted as in subscriber buffers (its excerpt, at most ~200 characters). */
-const diagnosticBytes = 256
-
 export const make = (deps: {
   readonly codec: Codec.ClientCodec
   readonly requests: Requests
   readonly sessions: Sessions
   readonly events: Broadcast<ServerEvent.ServerEvent>
-  readonly diagnostics: Broadcast<Diagnostic>
+  readonly warnings: Warnings
+  /** Where the client's own follow-up work runs (re-joins). */
+  readonly scope: Scope.Scope
   /** An `authenticated` no request asked for (dev mode): who the connection is signed in as. */
   readonly onIdentity: (link: Link, event: ServerEvent.Authenticated) => Effect.Effect<void>
 }) => {
-  const { codec, diagnostics, events, requests, sessions } = deps
+  const { codec, events, requests, sessions, warnings } = deps
 
-  const report = (reason: DiagnosticReason, message: string, frame: string): Effect.Effect<void> => {
-    diagnostics.publish({ reason, message, excerpt: excerpt(frame) }, diagnosticBytes)
-    return Effect.logWarning("discarded a frame from the gateway").pipe(Effect.annotateLogs({ reason, message }))
+  const report = (reason: DiagnosticReason, message: string, frame: string): undefined => {
+    warnings.warn({ reason, message, excerpt: excerpt(frame) })
+    return undefined
   }
+
+  /** The session's log went backwards: join again from its new position to get the new log. */
+  const rejoin = (link: Link, sessionId: string) =>
+    Effect.asVoid(
+      Effect.forkIn(
+        Effect.ignore(
+          requests.exchange({ type: "join_session", sessionId, afterSeq: sessions.lastSeq(sessionId) ?? 0 }, link)
+        ),
+        deps.scope
+      )
+    )
 
   const onFrame = (link: Link, frame: Transport.Frame): Effect.Effect<void> | undefined => {
     if (typeof frame !== "string") {
@@ -79,13 +91,18 @@ export const make = (deps: {
       case "replay_complete":
         events.publish(event, bytes)
         sessions.replayComplete(event.sessionId)
-        return undefined
+        return event.lastSeq !== undefined && sessions.position(event.sessionId, event.lastSeq)
+          ? rejoin(link, event.sessionId)
+          : undefined
       case "gap":
         sessions.deliver(event, bytes)
         return undefined
-      case "state_snapshot":
-        if (event.lastSeq !== undefined) sessions.baseline(event.sessionId, event.lastSeq)
-        break
+      case "state_snapshot": {
+        const backwards = event.lastSeq !== undefined && sessions.position(event.sessionId, event.lastSeq)
+        events.publish(event, bytes)
+        requests.settle(link, event)
+        return backwards ? rejoin(link, event.sessionId) : undefined
+      }
     }
     if (ServerEvent.isSessionEvent(event)) sessions.deliver(event, bytes)
     else if (event.type === "unknown") {
@@ -122,14 +139,11 @@ export const make = (deps: {
         } catch (defect) {
           // A defect here must not leave a connection that reads nothing: drop it (the supervisor
           // reconnects and resumes) and say why.
-          diagnostics.publish(
-            {
-              reason: "HandlerDefect",
-              message: `the client failed handling a frame (${String(defect)}); reconnecting`,
-              excerpt: typeof frame === "string" ? excerpt(frame) : ""
-            },
-            diagnosticBytes
-          )
+          warnings.warn({
+            reason: "HandlerDefect",
+            message: `the client failed handling a frame (${String(defect)}); reconnecting`,
+            excerpt: typeof frame === "string" ? excerpt(frame) : ""
+          })
           return Effect.zipRight(
             Effect.logError("the client failed handling a frame; dropping the connection", defect),
             link.connection.close(CloseCode.InternalError, "client frame handling failed")
@@ -137,6 +151,8 @@ export const make = (deps: {
         }
         if (effect !== undefined) (effects ??= []).push(effect)
       }
+      const logs = warnings.drain()
+      if (logs !== undefined) (effects ??= []).push(logs)
       return effects === undefined ? undefined : Effect.all(effects, { discard: true })
     }
 }

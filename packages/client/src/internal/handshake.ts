@@ -50,7 +50,12 @@ export const connect = (
     const fail = <A, R>(self: Effect.Effect<A, GatewayError, R>) =>
       Effect.tapError(self, () => Scope.close(scope, Exit.void))
     const connection = yield* options.transport
-      .open({ url: options.url, token, maxMessageBytes: options.maxMessageBytes })
+      .open({
+        url: options.url,
+        token,
+        maxMessageBytes: options.maxMessageBytes,
+        openTimeoutMs: Duration.toMillis(options.connectTimeout)
+      })
       .pipe(
         Scope.extend(scope),
         Effect.timeoutFail({

@@ -1,7 +1,8 @@
 /**
  * Per-session ordering of session events: drops duplicates, puts reordered events back in `seq`
- * order, and turns a hole that does not fill into an explicit gap. The client's promise to the
- * application (every session event exactly once, in order, or a gap) is kept here.
+ * order, turns a hole that does not fill into an explicit gap, and notices when the gateway's log
+ * went backwards (a failover restarted it). The client's promise to the application (every session
+ * event exactly once, in order, or a gap, or a reset) is kept here.
  *
  * @internal
  */
@@ -16,17 +17,32 @@ export interface UnknownSessionEvent extends ServerEvent.UnknownEvent {
   readonly seq: number
 }
 
+/**
+ * The session's log went backwards: the gateway now stands at `seq`, below the `previousSeq` this
+ * client had delivered (a failover restarted the log, or an earlier `seq` was bogus). What follows
+ * continues from `seq`; everything delivered before stays delivered.
+ */
+export interface SessionReset {
+  readonly type: "reset"
+  readonly sessionId: string
+  readonly previousSeq: number
+  readonly seq: number
+}
+
 /** An entry of a session's log as the sequencer orders it. */
 export type Entry = ServerEvent.SessionEvent | UnknownSessionEvent
 
-/** What the application receives for one session: its events, in order, and gaps. */
-export type SessionItem = Entry | ServerEvent.Gap
+/** What the application receives for one session: its events, in order, gaps, and resets. */
+export type SessionItem = Entry | ServerEvent.Gap | SessionReset
 
 /** Receives what a sequencer releases, in order, with the size of the frame it came in. */
 export type Emit = (item: SessionItem, bytes: number) => void
 
-/** The size counted for a gap the client makes up itself. */
-const gapBytes = 64
+/** Receives the sequencer's reports: an event dropped that was not a known duplicate, a reset. */
+export type Report = (message: string) => void
+
+/** The size counted for an item the client makes up itself. */
+const itemBytes = 64
 
 export interface Sequencer {
   /** The last `seq` delivered, if any: where a resume starts (`afterSeq`). */
@@ -38,8 +54,12 @@ export interface Sequencer {
   readonly settle: (emit: Emit) => void
   /** Events held back waiting for a hole to fill. */
   readonly held: () => number
-  /** Sets where the log stands when nothing was delivered yet (`state_snapshot.lastSeq`). */
-  readonly baseline: (seq: number) => void
+  /**
+   * Where the gateway says its log stands (`state_snapshot.lastSeq`, `replay_complete.lastSeq`):
+   * sets the position when nothing was delivered yet; below what was delivered, the log went
+   * backwards: a reset to `seq` is emitted and `true` returned (the caller fetches the new log).
+   */
+  readonly position: (seq: number, emit: Emit) => boolean
 }
 
 interface Held {
@@ -47,56 +67,147 @@ interface Held {
   readonly bytes: number
 }
 
+/** A binary min-heap of numbers: the earliest held `seq` without scanning every held one. */
+const heap = () => {
+  const items: Array<number> = []
+  const swap = (i: number, j: number) => {
+    const t = items[i]!
+    items[i] = items[j]!
+    items[j] = t
+  }
+  return {
+    push: (n: number) => {
+      items.push(n)
+      for (let i = items.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1
+        if (items[parent]! <= items[i]!) break
+        swap(i, parent)
+        i = parent
+      }
+    },
+    peek: (): number | undefined => items[0],
+    pop: () => {
+      const last = items.pop()
+      if (items.length === 0 || last === undefined) return
+      items[0] = last
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < items.length && items[l]! < items[m]!) m = l
+        if (r < items.length && items[r]! < items[m]!) m = r
+        if (m === i) break
+        swap(i, m)
+        i = m
+      }
+    },
+    clear: () => void (items.length = 0)
+  }
+}
+
+/** Two entries at one `seq` are the same event if their type, time and turn agree. */
+const sameEntry = (a: Entry, b: Entry) =>
+  a.type === b.type &&
+  (a.type === "unknown" ? a.eventType === (b as UnknownSessionEvent).eventType : a.ts === (b as { ts: number }).ts) &&
+  (a as { turnId?: unknown }).turnId === (b as { turnId?: unknown }).turnId
+
 /**
  * @param start the last `seq` already delivered (a resume), or undefined for a fresh join.
- * @param window how many out-of-order events to hold while waiting for a missing one.
+ * @param window how many out-of-order events to hold while waiting for a missing one; also how
+ *   many delivered events are remembered to tell a duplicate from a rewritten log.
  */
-export const make = (sessionId: string, start: number | undefined, window: number): Sequencer => {
+export const make = (sessionId: string, start: number | undefined, window: number, report: Report): Sequencer => {
   let last = start
   const pending = new Map<number, Held>()
+  /** The held `seq`s, possibly with some already released (skipped when they surface). */
+  const order = heap()
+  /** The last delivered events, by `seq` modulo its size. */
+  const recent: Array<Entry | undefined> = new Array(2 ** Math.ceil(Math.log2(Math.max(16, Math.min(window, 4096)))))
+  const mask = recent.length - 1
+
+  const earliest = (): number | undefined => {
+    for (let seq = order.peek(); seq !== undefined; seq = order.peek()) {
+      if (pending.has(seq)) return seq
+      order.pop()
+    }
+    return undefined
+  }
+
+  const deliver = (event: Entry, bytes: number, emit: Emit) => {
+    last = event.seq
+    recent[event.seq & mask] = event
+    emit(event, bytes)
+  }
 
   const flush = (emit: Emit) => {
     for (let next = pending.get(last! + 1); next !== undefined; next = pending.get(last! + 1)) {
       pending.delete(next.event.seq)
-      last = next.event.seq
-      emit(next.event, next.bytes)
+      deliver(next.event, next.bytes, emit)
     }
   }
 
   const skipToEarliest = (emit: Emit) => {
-    if (pending.size === 0 || last === undefined) return
-    const earliest = Math.min(...pending.keys())
-    emit({ type: "gap", sessionId, fromSeq: last + 1, toSeq: earliest - 1 }, gapBytes)
-    last = earliest - 1
+    const next = earliest()
+    if (next === undefined || last === undefined) return
+    emit({ type: "gap", sessionId, fromSeq: last + 1, toSeq: next - 1 }, itemBytes)
+    last = next - 1
     flush(emit)
+  }
+
+  const reset = (seq: number, why: string, emit: Emit) => {
+    report(`session ${sessionId}: the gateway's log went back from seq ${last} to ${seq} (${why}); reset`)
+    emit({ type: "reset", sessionId, previousSeq: last!, seq }, itemBytes)
+    last = seq
+    pending.clear()
+    order.clear()
+    recent.fill(undefined)
   }
 
   return {
     lastSeq: () => last,
     held: () => pending.size,
-    baseline: (seq) => {
-      if (last === undefined) last = seq
+    position: (seq, emit) => {
+      if (last === undefined) {
+        last = seq
+        return false
+      }
+      if (seq >= last) return false
+      // Everything in the gateway's log now is new to this client: continue from its start.
+      reset(0, `the gateway says its log stands at ${seq}`, emit)
+      return true
     },
     accept: (event, bytes, emit) => {
-      if (last === undefined) {
-        last = event.seq
-        return emit(event, bytes)
-      }
+      if (last === undefined) return deliver(event, bytes, emit)
       // A stream snapshot marks a position (the latest event its text includes): not a new entry.
-      if (event.type === "stream_snapshot" && event.seq === last) return emit(event, bytes)
-      if (event.seq <= last || pending.has(event.seq)) return
+      if (event.type === "stream_snapshot" && event.seq <= last)
+        return event.seq === last ? emit(event, bytes) : undefined
+      if (event.seq <= last) {
+        if (pending.has(event.seq)) return
+        const seen = recent[event.seq & mask]
+        if (seen !== undefined && seen.seq === event.seq) {
+          if (sameEntry(seen, event)) return
+          // Another event at a position already delivered: the log was rewritten under us.
+          reset(event.seq - 1, `seq ${event.seq} came again as another event`, emit)
+        } else {
+          report(
+            `session ${sessionId}: dropped a ${event.type} with seq ${event.seq}, at or before the last delivered (${last}) and older than any remembered`
+          )
+          return
+        }
+      }
       if (event.seq === last + 1) {
-        last = event.seq
-        emit(event, bytes)
+        deliver(event, bytes, emit)
         if (pending.size > 0) flush(emit)
         return
       }
+      if (pending.has(event.seq)) return
       pending.set(event.seq, { event, bytes })
+      order.push(event.seq)
       while (pending.size > window) skipToEarliest(emit)
     },
     gap: (gap, emit) => {
       if (last !== undefined && gap.toSeq <= last) return
-      emit(gap, gapBytes)
+      emit(gap, itemBytes)
       last = gap.toSeq
       for (const seq of [...pending.keys()]) if (seq <= gap.toSeq) pending.delete(seq)
       flush(emit)

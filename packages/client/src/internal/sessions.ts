@@ -23,11 +23,15 @@ export interface Sessions {
   readonly resumePoints: () => ReadonlyArray<readonly [sessionId: string, afterSeq: number | undefined]>
   readonly lastSeq: (sessionId: string) => number | undefined
   /** A session event or gap from the gateway, with the size of its frame. */
-  readonly deliver: (event: Sequencer.SessionItem, bytes: number) => void
+  readonly deliver: (event: Sequencer.Entry | ServerEvent.Gap, bytes: number) => void
   /** The replay after a join ended: open holes become gaps. */
   readonly replayComplete: (sessionId: string) => void
-  /** `state_snapshot.lastSeq`: where the log stands, for a session that has delivered nothing yet. */
-  readonly baseline: (sessionId: string, seq: number) => void
+  /**
+   * Where the gateway says the log stands (`lastSeq` of a snapshot or replay): the position of a
+   * session that has delivered nothing yet; `true` when it shows the log went backwards (a reset was
+   * delivered and the session must be joined again from its new position).
+   */
+  readonly position: (sessionId: string, seq: number) => boolean
   /** Subscribes now (nothing published after this is missed) to one session's items. */
   readonly subscribe: (
     sessionId: string,
@@ -43,13 +47,16 @@ export const make = (options: {
   /** Receives every item too (the client's `events`). */
   readonly publishAll: (item: ServerEvent.ServerEvent, bytes: number) => void
   readonly reorderWindow: number
+  /** What a session's sequencer reports (a reset, an event dropped that was not a known duplicate). */
+  readonly report: (reason: "SessionReset" | "StaleEvent", message: string) => void
 }): Sessions => {
   const joined = new Map<string, Sequencer.Sequencer>()
   const fanOuts = new Map<string, Broadcast.Broadcast<Sequencer.SessionItem>>()
   let ended = false
 
   const publish: Sequencer.Emit = (item, bytes) => {
-    options.publishAll(item, bytes)
+    // A reset is the client's own item: on the session's stream only.
+    if (item.type !== "reset") options.publishAll(item, bytes)
     fanOuts.get(item.sessionId)?.publish(item, bytes)
   }
 
@@ -61,7 +68,14 @@ export const make = (options: {
   return {
     isJoined: (sessionId) => joined.has(sessionId),
     join: (sessionId, afterSeq) => {
-      if (!joined.has(sessionId)) joined.set(sessionId, Sequencer.make(sessionId, afterSeq, options.reorderWindow))
+      if (!joined.has(sessionId)) {
+        joined.set(
+          sessionId,
+          Sequencer.make(sessionId, afterSeq, options.reorderWindow, (message) =>
+            options.report(message.includes("reset") ? "SessionReset" : "StaleEvent", message)
+          )
+        )
+      }
     },
     leave: (sessionId) => {
       joined.delete(sessionId)
@@ -82,7 +96,7 @@ export const make = (options: {
       else sequencer.accept(event, bytes, publish)
     },
     replayComplete: (sessionId) => joined.get(sessionId)?.settle(publish),
-    baseline: (sessionId, seq) => joined.get(sessionId)?.baseline(seq),
+    position: (sessionId, seq) => joined.get(sessionId)?.position(seq, publish) ?? false,
     subscribe: (sessionId, bounds) =>
       Effect.suspend(() => {
         let fanOut = fanOuts.get(sessionId)

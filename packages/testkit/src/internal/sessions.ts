@@ -50,6 +50,11 @@ class Ring {
       this.size -= 1
     }
   }
+  clear() {
+    this.entries.fill(undefined)
+    this.start = 0
+    this.size = 0
+  }
   first(): Entry | undefined {
     return this.size === 0 ? undefined : this.entries[this.start]
   }
@@ -85,6 +90,8 @@ export interface Sessions {
   readonly join: (conn: Connection.Conn, session: Session, message: ClientMessage.JoinSession) => Effect.Effect<void>
   readonly leave: (conn: Connection.Conn, sessionId: string) => void
   readonly forget: (sessionId: string, throughSeq: number | undefined) => void
+  /** Empties the log and starts `seq` over from 1, as a gateway that lost its log on a failover. */
+  readonly restart: (sessionId: string) => void
   readonly log: (sessionId: string) => ReadonlyArray<ServerEvent.SessionEvent>
   readonly record: (session: Session, message: Shapes.HistoryMessage) => void
 }
@@ -231,6 +238,12 @@ export const make = (options: {
       if (s === undefined) return
       const limit = throughSeq ?? s.lastSeq
       s.log.dropWhile((entry) => entry.event.seq <= limit)
+    },
+    restart: (sessionId) => {
+      const s = sessions.get(sessionId)
+      if (s === undefined) return
+      s.log.clear()
+      s.lastSeq = 0
     },
     log: (sessionId) => {
       const s = sessions.get(sessionId)

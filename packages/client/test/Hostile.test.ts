@@ -1,0 +1,497 @@
+/**
+ * Claims a red-team pass refuted (issue 11), each as a test that failed on the code before its fix:
+ * no zombie after a defect in the frame path, connecting and closing end against a tarpit, one frame
+ * cannot park the client, unanswered pings count, a log that goes backwards is noticed, errors meet
+ * their own request, buffers are bounded in bytes, and bad frames do not flood the log.
+ */
+import * as net from "node:net"
+import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
+import * as Socket from "@effect/platform/Socket"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import WebSocket from "ws"
+import type * as GatewayClient from "../src/GatewayClient.js"
+import * as Client from "../src/GatewayClient.js"
+import * as Sequencer from "../src/internal/sequencer.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as Transport from "../src/Transport.js"
+import * as WebSocketTransport from "../src/WebSocketTransport.js"
+import { inMemory, overStandardWebSocket, overWs, seedProfile, watchStates } from "./harness.js"
+
+/** Waits (bounded, live clock) until `done` holds. */
+const eventually = <E, R>(done: Effect.Effect<boolean, E, R>, what: string) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 400; i++) {
+      if (yield* done) return
+      yield* Effect.sleep("10 millis")
+    }
+    assert.fail(`timed out waiting until ${what}`)
+  })
+
+describe("a defect in the frame path never leaves a zombie", () => {
+  it.scopedLive(
+    "a frame whose handling throws: reported (HandlerDefect), the connection is re-made, requests work",
+    () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+        // The in-memory transport, with a way to hand the client a frame of our choosing.
+        let handler: Transport.FrameHandler | undefined
+        const transport: Transport.Transport["Type"] = {
+          open: () =>
+            Effect.map(inMemoryConnection(gateway), (connection) => ({
+              ...connection,
+              run: (h) => {
+                handler = h
+                return connection.run(h)
+              }
+            }))
+        }
+        const c = yield* connectWith(transport, { reconnectSchedule: Schedule.spaced("5 millis") })
+        const reports = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        const states = yield* watchStates(c, 4)
+        yield* Effect.sleep("20 millis")
+        const [first] = yield* gateway.connections
+        // A binary frame whose size cannot even be read: the handler's own code throws on it.
+        const hostile = new Proxy(new Uint8Array(1), {
+          get: (target, key) => {
+            if (key === "byteLength") throw new Error("boom")
+            return Reflect.get(target, key)
+          }
+        })
+        const work = handler!([hostile])
+        if (work !== undefined) yield* work
+        assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
+        const report = Chunk.unsafeHead(yield* Fiber.join(reports))
+        assert.strictEqual(report.reason, "HandlerDefect")
+        assert.include(report.message, "boom")
+        const [second] = yield* gateway.connections
+        assert.notStrictEqual(second!.id, first!.id)
+        assert.isAtLeast((yield* c.ping).latencyMs, 0)
+      })
+  )
+
+  it.scopedLive("a connection whose reader dies is dropped and re-made, not left Connected answering nothing", () =>
+    Effect.gen(function* () {
+      const { gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      let opened = 0
+      const transport: Transport.Transport["Type"] = {
+        open: () =>
+          Effect.map(inMemoryConnection(gateway), (connection) => {
+            opened += 1
+            // The first connection's reader hits a defect once the client is connected.
+            return opened === 1
+              ? {
+                  ...connection,
+                  run: (h) =>
+                    Effect.zipRight(
+                      Effect.race(connection.run(h), Effect.sleep("50 millis")),
+                      Effect.die("reader defect")
+                    )
+                }
+              : connection
+          })
+      }
+      const c = yield* connectWith(transport, {
+        reconnectSchedule: Schedule.spaced("5 millis"),
+        requestTimeout: "2 seconds"
+      })
+      const states = yield* watchStates(c, 4)
+      assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
+      assert.strictEqual(opened, 2)
+      assert.isAtLeast((yield* c.ping).latencyMs, 0)
+    })
+  )
+})
+
+describe("the sequencer holds many events without failing", () => {
+  it("settling 150,000 held out-of-order events gives one gap and then every event in order", () => {
+    const sequencer = Sequencer.make("s", 0, 200_000, () => {})
+    const out: Array<number> = []
+    const emit: Sequencer.Emit = (item) => {
+      out.push(item.type === "gap" ? -item.toSeq : item.type === "reset" ? Number.NaN : item.seq)
+    }
+    for (let seq = 150_001; seq >= 2 + 1; seq--) {
+      sequencer.accept({ type: "heartbeat" as never, sessionId: "s", seq, ts: 0 } as never, 1, emit)
+    }
+    sequencer.settle(emit)
+    assert.strictEqual(out[0], -2)
+    assert.strictEqual(out.length, 150_000)
+    assert.strictEqual(out[out.length - 1], 150_001)
+  })
+})
+
+describe("one server value cannot park the client", () => {
+  it.scoped("server_shutdown with reconnectAfterMs 2^53-1 waits at most 5 minutes, then reconnects", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const c = yield* client({ silenceTimeout: 0 })
+      const [control] = yield* gateway.connections
+      yield* control!.sendShutdown("maintenance", Number.MAX_SAFE_INTEGER)
+      for (let i = 0; i < 100 && (yield* c.state.get)._tag !== "Reconnecting"; i++) yield* Effect.yieldNow()
+      const state = yield* c.state.get
+      assert.deepStrictEqual(state._tag === "Reconnecting" && state.delayMs, 5 * 60 * 1000)
+      yield* TestClock.adjust("5 minutes")
+      for (let i = 0; i < 200 && (yield* c.state.get)._tag !== "Connected"; i++) yield* Effect.yieldNow()
+      assert.strictEqual((yield* c.state.get)._tag, "Connected")
+    })
+  )
+})
+
+describe("liveness counts unanswered pings", () => {
+  it.scoped("with heartbeats flowing and pongs withheld, 2 missed pongs drop and re-make the connection", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 5_000 })
+      const c = yield* client({
+        pingInterval: "10 seconds",
+        silenceTimeout: "75 seconds",
+        reconnectSchedule: Schedule.spaced("1 second")
+      })
+      const [first] = yield* gateway.connections
+      yield* gateway.faults.stopPongs
+      // Pings at 10 s (unanswered), 20 s (one missed), 30 s (two missed: drop).
+      yield* TestClock.adjust("29 seconds")
+      assert.strictEqual((yield* gateway.connections)[0]?.id, first!.id)
+      yield* TestClock.adjust("1 second")
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
+      yield* TestClock.adjust("1 second")
+      for (let i = 0; i < 200 && (yield* c.state.get)._tag !== "Connected"; i++) yield* Effect.yieldNow()
+      const [second] = yield* gateway.connections
+      assert.isDefined(second)
+      assert.notStrictEqual(second!.id, first!.id)
+    })
+  )
+})
+
+for (const harness of [inMemory, seedProfile(inMemory)]) {
+  describe(`a log that goes backwards (${harness.name})`, () => {
+    it.scopedLive(
+      "after a failover restarts the session's log, the session stream says so (reset) and delivers the new log",
+      () =>
+        Effect.gen(function* () {
+          const { client, gateway } = yield* harness.setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
+          const c = yield* client({ reconnectSchedule: Schedule.spaced("20 millis") })
+          const session = yield* c.createSession("echo")
+          yield* c.joinSession(session.id)
+          const items = yield* c.subscribeSession(session.id)
+          const reports = yield* c.diagnostics.pipe(
+            Stream.filter((d) => d.reason === "SessionReset"),
+            Stream.take(1),
+            Stream.runCollect,
+            Effect.fork
+          )
+          const collected = yield* items.pipe(
+            Stream.takeUntil((item) => item.type === "turn_complete" && item.finalText === "Echo: after the failover"),
+            Stream.runCollect,
+            Effect.timeout("10 seconds"),
+            Effect.fork
+          )
+          yield* c.turn(session.id, "before").pipe(Stream.runDrain)
+          const before = (yield* gateway.sessionLog(session.id)).length
+          // The gateway fails over: the connection drops and the session's log starts again at seq 1.
+          const [control] = yield* gateway.connections
+          yield* control!.drop()
+          yield* gateway.restartSessionLog(session.id)
+          yield* eventually(
+            Effect.map(c.state.get, (s) => s._tag === "Connected"),
+            "reconnected"
+          )
+          yield* Effect.sleep("50 millis")
+          yield* c.turn(session.id, "after the failover").pipe(Stream.runDrain)
+          const seen = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+          const reset = seen.find((item) => item.type === "reset")
+          assert.isDefined(reset, "a reset item")
+          assert.strictEqual(reset!.type === "reset" && reset!.previousSeq, before)
+          const after = seen
+            .slice(seen.indexOf(reset!) + 1)
+            .map((item) => (item.type === "gap" || item.type === "reset" ? -1 : item.seq))
+          const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
+          assert.deepStrictEqual(after, log.slice(0, after.length))
+          assert.strictEqual(after[0], 1)
+          assert.strictEqual(Chunk.size(yield* Fiber.join(reports)), 1)
+        })
+    )
+  })
+}
+
+describe("events dropped as stale are reported", () => {
+  it.scopedLive(
+    "after a gap up to seq 2^53-1 what follows is reported (StaleEvent), and the next join resets the session",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
+        const c = yield* client({ reconnectSchedule: Schedule.spaced("20 millis") })
+        const session = yield* c.createSession("echo")
+        yield* c.joinSession(session.id)
+        const items = yield* c.subscribeSession(session.id)
+        const stale = yield* c.diagnostics.pipe(
+          Stream.filter((d) => d.reason === "StaleEvent"),
+          Stream.take(1),
+          Stream.runCollect,
+          Effect.fork
+        )
+        const collected = yield* items.pipe(
+          Stream.takeUntil((item) => item.type === "turn_complete"),
+          Stream.runCollect,
+          Effect.timeout("10 seconds"),
+          Effect.fork
+        )
+        const [control] = yield* gateway.connections
+        yield* control!.sendRaw(
+          JSON.stringify({ type: "gap", sessionId: session.id, fromSeq: 1, toSeq: Number.MAX_SAFE_INTEGER })
+        )
+        yield* Effect.sleep("20 millis")
+        yield* c.runTurn(session.id, "hidden")
+        assert.strictEqual(Chunk.unsafeHead(yield* Fiber.join(stale)).reason, "StaleEvent")
+        yield* Effect.sleep("50 millis")
+        // The next join's snapshot says where the log really stands: the session is reset and re-read.
+        yield* control!.drop()
+        const seen = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+        assert.deepStrictEqual(
+          seen.slice(0, 2).map((item) => item.type),
+          ["gap", "reset"]
+        )
+        const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
+        const after = seen.slice(2).map((item) => (item.type === "gap" || item.type === "reset" ? -1 : item.seq))
+        assert.deepStrictEqual(after, log.slice(0, after.length))
+        assert.strictEqual(seen[seen.length - 1]!.type, "turn_complete")
+      })
+  )
+})
+
+describe("errors meet their own request", () => {
+  it.scopedLive("in requestId mode a refused answer_question fails at once with ServerError, not RequestTimeout", () =>
+    Effect.gen(function* () {
+      const { client } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const c = yield* client({ requestTimeout: "5 seconds" })
+      const session = yield* c.createSession("echo")
+      const error = yield* Effect.flip(c.answerQuestion(session.id, "no-such-question", { a: "b" })).pipe(
+        Effect.timeout("1 second")
+      )
+      assert.deepStrictEqual([error.reason, error.code], ["ServerError", "QUESTION_NOT_FOUND"])
+    })
+  )
+
+  it.scopedLive(
+    "an error the gateway could not attribute (FRAME_TOO_LARGE) fails no unrelated request; it is a diagnostic",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0, maxFrameBytes: 4096 })
+        const c = yield* client({ requestTimeout: "1 second" })
+        const session = yield* c.createSession("echo")
+        const reports = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        // list_sessions waits (its reply never comes) while the oversized run_turn is refused.
+        yield* gateway.faults.stall("session_list")
+        const list = yield* Effect.fork(Effect.flip(c.listSessions()))
+        yield* Effect.sleep("20 millis")
+        const turn = yield* Effect.flip(c.runTurn(session.id, "x".repeat(10_000)))
+        const listed = yield* Fiber.join(list)
+        assert.deepStrictEqual([listed.reason, turn.reason], ["RequestTimeout", "RequestTimeout"])
+        const report = Chunk.unsafeHead(yield* Fiber.join(reports))
+        assert.strictEqual(report.reason, "UnattributedError")
+        assert.include(report.message, "FRAME_TOO_LARGE")
+      })
+  )
+
+  it.scopedLive("the same error with only its own request waiting fails that request at once", () =>
+    Effect.gen(function* () {
+      const { client } = yield* inMemory.setup({ heartbeatIntervalMs: 0, maxFrameBytes: 4096 })
+      const c = yield* client({ requestTimeout: "5 seconds" })
+      const session = yield* c.createSession("echo")
+      const turn = yield* Effect.flip(c.runTurn(session.id, "x".repeat(10_000))).pipe(Effect.timeout("1 second"))
+      assert.deepStrictEqual([turn.reason, turn.code], ["ServerError", "FRAME_TOO_LARGE"])
+    })
+  )
+})
+
+describe("subscriber buffers are bounded in bytes", () => {
+  it.scopedLive(
+    "a stalled subscriber fails with SlowConsumer once its buffer holds eventBufferBytes; another gets everything",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+        const c = yield* client({ eventBufferBytes: 1024 * 1024 })
+        const session = yield* c.createSession("echo")
+        yield* c.joinSession(session.id)
+        const big = "x".repeat(64 * 1024)
+        // Takes what has arrived, then stops reading until the gate opens.
+        const gate = yield* Deferred.make<void>()
+        const taken: Array<number> = []
+        const stalled = yield* (yield* c.subscribeSession(session.id)).pipe(
+          Stream.runForEachChunk((chunk) =>
+            Effect.zipRight(
+              Effect.sync(() => taken.push(chunk.length)),
+              Deferred.await(gate)
+            )
+          ),
+          Effect.either,
+          Effect.fork
+        )
+        const reader = yield* (yield* c.subscribeSession(session.id)).pipe(
+          Stream.filter((item) => item.type === "text_delta"),
+          Stream.take(100),
+          Stream.runCount,
+          Effect.fork
+        )
+        yield* gateway.scriptNextTurn(
+          session.id,
+          Array.from({ length: 100 }, () => ({ type: "text_delta" as const, text: big }))
+        )
+        yield* c.runTurn(session.id, "flood")
+        assert.strictEqual(yield* Fiber.join(reader), 100)
+        yield* Deferred.succeed(gate, undefined)
+        const outcome = yield* Fiber.join(stalled).pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(Either.isLeft(outcome) && outcome.left.reason, "SlowConsumer")
+        assert.include(Either.isLeft(outcome) ? outcome.left.message : "", "1048576 bytes")
+        // It held at most 1 MiB after what it had taken: 16 events of 64 KiB frames, not 100.
+        assert.isAtMost(taken[1] ?? 0, 16)
+      })
+  )
+})
+
+describe("bad frames do not flood the log", () => {
+  it.scopedLive("1,000 malformed frames: every one on diagnostics, at most 11 log lines", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message }) => void lines.push(String(message)))
+      yield* Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+        const c = yield* client()
+        const reports = yield* c.diagnostics.pipe(Stream.take(1000), Stream.runCount, Effect.fork)
+        yield* Effect.sleep("10 millis")
+        const [control] = yield* gateway.connections
+        for (let i = 0; i < 1000; i++) yield* control!.sendRaw(`{not json ${i}`)
+        assert.strictEqual(yield* Fiber.join(reports), 1000)
+        assert.isAtLeast((yield* c.ping).latencyMs, 0)
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Logger.withMinimumLogLevel(LogLevel.Warning)
+      )
+      const discarded = lines.filter((line) => line.includes("discarded a frame"))
+      assert.isAtMost(discarded.length, 10)
+      assert.isAtLeast(discarded.length, 1)
+    })
+  )
+})
+
+/** A TCP server that accepts connections and never answers (a tarpit), or forwards the first `pass` to `target`. */
+const tarpit = (options: { readonly pass?: number; readonly target?: number } = {}) =>
+  Effect.acquireRelease(
+    Effect.async<{ server: net.Server; port: number; sockets: Set<net.Socket> }>((resume) => {
+      const sockets = new Set<net.Socket>()
+      let passed = 0
+      const server = net.createServer((socket) => {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        socket.on("close", () => sockets.delete(socket))
+        if (options.target !== undefined && passed < (options.pass ?? 0)) {
+          passed += 1
+          const upstream = net.connect(options.target, "127.0.0.1")
+          upstream.on("error", () => socket.destroy())
+          sockets.add(upstream)
+          socket.pipe(upstream).pipe(socket)
+        }
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        resume(Effect.succeed({ server, port: typeof address === "object" && address ? address.port : 0, sockets }))
+      })
+    }),
+    ({ server, sockets }) =>
+      Effect.async<void>((resume) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+for (const harness of [overWs, overStandardWebSocket]) {
+  describe(`connecting ends within its timeout against a tarpit (${harness.name})`, () => {
+    const transport = harness === overWs ? NodeTransport.layer : standardTransport
+
+    it.scopedLive("connect: ConnectionFailed at connectTimeout; an outer Effect.timeout also ends it", () =>
+      Effect.gen(function* () {
+        const { port } = yield* tarpit()
+        const started = Date.now()
+        const error = yield* connectTo(`ws://127.0.0.1:${port}`, { connectTimeout: "300 millis" }).pipe(
+          Effect.provide(transport),
+          Effect.flip
+        )
+        assert.strictEqual(error.reason, "ConnectionFailed")
+        assert.isBelow(Date.now() - started, 3_000)
+        const outer = yield* connectTo(`ws://127.0.0.1:${port}`, { connectTimeout: "1 hour" }).pipe(
+          Effect.provide(transport),
+          Effect.timeout("300 millis"),
+          Effect.exit
+        )
+        assert.isTrue(Exit.isFailure(outer))
+      })
+    )
+
+    it.scopedLive(
+      "reconnect: attempts against a tarpit end at connectTimeout; closing the client's scope ends at once",
+      () =>
+        Effect.gen(function* () {
+          const { gateway, server } = yield* harnessServer
+          const { port } = yield* tarpit({ pass: 1, target: server.port })
+          const scope = yield* Scope.make()
+          const c = yield* connectTo(`ws://127.0.0.1:${port}`, {
+            connectTimeout: "200 millis",
+            reconnectSchedule: Schedule.spaced("10 millis")
+          }).pipe(Effect.provide(transport), Scope.extend(scope))
+          const states = yield* c.state.changes.pipe(
+            Stream.filter((s) => s._tag === "Connecting" && s.attempt >= 3),
+            Stream.take(1),
+            Stream.runDrain,
+            Effect.timeout("5 seconds"),
+            Effect.fork
+          )
+          const [control] = yield* gateway.connections
+          yield* control!.drop()
+          yield* Fiber.join(states)
+          const started = Date.now()
+          yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("2 seconds"))
+          assert.isBelow(Date.now() - started, 2_000)
+          assert.strictEqual((yield* c.state.get)._tag, "Closed")
+        })
+    )
+  })
+}
+
+// ----- helpers ----------------------------------------------------------------------------------
+
+const inMemoryConnection = (gateway: Gateway.Gateway) => InMemory.connect(gateway)
+
+const connectWith = (
+  transport: Transport.Transport["Type"],
+  options: Partial<GatewayClient.GatewayClientOptions> = {}
+) =>
+  Client.make({ url: "memory://hostile", pingInterval: 0, ...options }).pipe(
+    Effect.provideService(Transport.Transport, transport)
+  )
+
+const connectTo = (url: string, options: Partial<GatewayClient.GatewayClientOptions> = {}) =>
+  Client.make({ url, pingInterval: 0, ...options })
+
+const standardTransport = WebSocketTransport.layer.pipe(
+  Layer.provide(
+    Layer.succeed(Socket.WebSocketConstructor, (url: string) => new WebSocket(url) as unknown as globalThis.WebSocket)
+  )
+)
+
+const harnessServer = Effect.gen(function* () {
+  const gateway = yield* Gateway.make({ heartbeatIntervalMs: 0 })
+  const server = yield* Effect.orDie(WsServer.serve(gateway))
+  return { gateway, server }
+})
