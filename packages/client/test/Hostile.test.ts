@@ -321,10 +321,10 @@ describe("subscriber buffers are bounded in bytes", () => {
     () =>
       Effect.gen(function* () {
         const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
-        const c = yield* client({ eventBufferBytes: 1024 * 1024 })
+        const c = yield* client({ eventBufferBytes: 512 * 1024 })
         const session = yield* c.createSession("echo")
         yield* c.joinSession(session.id)
-        const big = "x".repeat(64 * 1024)
+        const big = "x".repeat(32 * 1024)
         // Takes what has arrived, then stops reading until the gate opens.
         const gate = yield* Deferred.make<void>()
         const taken: Array<number> = []
@@ -353,8 +353,8 @@ describe("subscriber buffers are bounded in bytes", () => {
         yield* Deferred.succeed(gate, undefined)
         const outcome = yield* Fiber.join(stalled).pipe(Effect.timeout("5 seconds"))
         assert.strictEqual(Either.isLeft(outcome) && outcome.left.reason, "SlowConsumer")
-        assert.include(Either.isLeft(outcome) ? outcome.left.message : "", "1048576 bytes")
-        // It held at most 1 MiB after what it had taken: 16 events of 64 KiB frames, not 100.
+        assert.include(Either.isLeft(outcome) ? outcome.left.message : "", "524288 bytes")
+        // It held at most 512 KiB after what it had taken: 16 events of 32 KiB frames, not 100.
         assert.isAtMost(taken[1] ?? 0, 16)
       })
   )

@@ -28,7 +28,9 @@ export const ErrorCode = OpenEnum(
   "UNKNOWN_AGENT",
   "FILE_NOT_FOUND",
   "MEMBER_NOT_FOUND",
-  "AGENT_ERROR"
+  "AGENT_ERROR",
+  "TURN_TOO_LARGE",
+  "INTERNAL_ERROR"
 )
 
 /**
@@ -69,7 +71,11 @@ export const ErrorCodes = {
   FileNotFound: "FILE_NOT_FOUND",
   MemberNotFound: "MEMBER_NOT_FOUND",
   /** A turn's agent failed (`turn_error.code`). */
-  AgentError: "AGENT_ERROR"
+  AgentError: "AGENT_ERROR",
+  /** A turn's text outgrew what one frame can carry; the turn was ended (`turn_error.code`). */
+  TurnTooLarge: "TURN_TOO_LARGE",
+  /** The gateway failed handling a request (a defect on its side). */
+  InternalError: "INTERNAL_ERROR"
 } as const satisfies Record<string, ErrorCode>
 
 /**

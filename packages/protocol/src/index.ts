@@ -31,6 +31,10 @@ export * as Primitives from "./Primitives.js"
  */
 export * from "./ProtocolError.js"
 /**
+ * @since 0.2.0
+ */
+export * as Role from "./Role.js"
+/**
  * @since 0.1.0
  */
 export * as ServerEvent from "./ServerEvent.js"

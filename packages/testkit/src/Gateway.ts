@@ -12,10 +12,12 @@
 import { randomUUID } from "node:crypto"
 import {
   type ClientMessage,
+  CloseCode,
   Codec,
   Correlation,
   ErrorCode,
   type ProtocolError,
+  Role,
   ServerEvent,
   type Shapes
 } from "@diminuendo/protocol"
@@ -79,8 +81,20 @@ export interface GatewayOptions {
   readonly retention?: number
   /** Inbound frames larger than this get `error` `FRAME_TOO_LARGE`. @default 16 MiB */
   readonly maxFrameBytes?: number
+  /**
+   * Before a connection authenticates, a frame larger than this gets `FRAME_TOO_LARGE` and the
+   * connection is closed with 1009, without decoding it: an anonymous peer cannot make the gateway
+   * parse megabytes. @default 64 KiB
+   */
+  readonly maxUnauthenticatedFrameBytes?: number
   /** Frames queued for one connection; when full the connection is closed with 1013. @default 65536 */
   readonly outboundBuffer?: number
+  /**
+   * Bytes waiting to go out to one connection (queued here and buffered in its socket): past this,
+   * the connection does not read fast enough and is closed with 1013 (`CloseCode.TryAgainLater`).
+   * @default 16 MiB
+   */
+  readonly outboundBufferBytes?: number
   /** Pause between agent steps (Effect Clock, so TestClock drives it). @default 0 */
   readonly agentStepMs?: number
   /** Extra agents by `agentType`, besides `echo` and `coding-agent`. */
@@ -103,6 +117,8 @@ export interface Peer {
   readonly write: (frame: string) => Effect.Effect<void>
   /** Closes with a code, or abruptly (no close frame, the peer sees 1006) when `code` is undefined. */
   readonly close: (code?: number, reason?: string) => Effect.Effect<void>
+  /** Bytes written and not yet sent (a socket's `bufferedAmount`), where the transport knows it. */
+  readonly buffered?: () => number
 }
 
 /**
@@ -207,7 +223,16 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
       retention: Math.max(1, options.retention ?? 1000),
       maxFrameBytes: options.maxFrameBytes ?? Codec.defaultMaxFrameBytes
     }
+    const maxUnauthenticatedFrameBytes = options.maxUnauthenticatedFrameBytes ?? 64 * 1024
+    // What a client may put in fields that come back in events, so every event the gateway builds
+    // fits a frame: a quarter of the frame for texts, and short names and ids.
+    const limits: Handlers.Limits = {
+      nameChars: 1024,
+      clientTurnIdChars: 256,
+      textChars: Math.floor(settings.maxFrameBytes / 4)
+    }
     const outboundBuffer = options.outboundBuffer ?? 65_536
+    const outboundBufferBytes = options.outboundBufferBytes ?? 16 * 1024 * 1024
     const devIdentity = options.devIdentity ?? defaultDevIdentity
     const agents: Record<string, Agent.Agent> = { ...Agent.builtIn, ...options.agents }
     /** What leaves the gateway: in the seed profile, without this project's additions. */
@@ -234,7 +259,8 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
       now,
       correlate,
       outgoing,
-      newId: () => `sess-${randomUUID()}`
+      newId: () => `sess-${randomUUID()}`,
+      historyChars: limits.textChars
     })
     const turns = Turns.make({
       sessions,
@@ -242,29 +268,61 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
       stepMs: options.agentStepMs ?? 0,
       now,
       scope,
-      echoClientTurnId: !seed
+      echoClientTurnId: !seed,
+      maxTextChars: limits.textChars
     })
     const conns = new Map<string, Connection.Conn>()
     const gatewayFaults = Faults.makeState()
     let connectionCounter = 0
 
-    /** Signs `conn` in as the token's user. A different identity than before drops its subscriptions. */
+    /** The connection is someone else now (or no one): what it subscribed to as before is dropped. */
+    const become = (conn: Connection.Conn, identity: Shapes.Identity | null) => {
+      const same =
+        identity !== null &&
+        conn.identity !== null &&
+        identity.userId === conn.identity.userId &&
+        identity.tenantId === conn.identity.tenantId
+      if (!same) for (const sessionId of [...conn.joined]) sessions.leave(conn, sessionId)
+      conn.identity = identity
+    }
+
+    /**
+     * Signs `conn` in as the token's user. A failed attempt leaves the connection unauthenticated
+     * (in dev mode: the dev identity), never as whoever it was before.
+     */
     const authenticate = (conn: Connection.Conn, token: string) =>
       Effect.suspend((): Effect.Effect<Shapes.Identity, RequestError> => {
         const user = byToken.get(token)
         if (user === undefined) {
-          if (!settings.requiresAuth && (token === "" || conn.identity !== null)) {
-            return Effect.succeed(conn.identity ?? devIdentity)
+          if (!settings.requiresAuth && token === "") {
+            become(conn, devIdentity)
+            return Effect.succeed(devIdentity)
           }
+          become(conn, settings.requiresAuth ? null : devIdentity)
           return Effect.fail(
             new RequestError({ code: ErrorCode.ErrorCodes.AuthFailed, message: "Authentication failed" })
           )
         }
-        conn.identity = user.identity
+        become(conn, user.identity)
         return Effect.succeed(user.identity)
       })
 
-    const handle = Handlers.make({ sessions, turns, members, agents, now, authenticate })
+    const handle = Handlers.make({
+      limits,
+      sessions,
+      turns,
+      members,
+      agents,
+      now,
+      authenticate,
+      removed: (tenantId, userId) => {
+        for (const conn of conns.values()) {
+          if (conn.identity?.tenantId === tenantId && conn.identity.userId === userId) {
+            for (const sessionId of [...conn.joined]) sessions.leave(conn, sessionId)
+          }
+        }
+      }
+    })
 
     const sendError = (conn: Connection.Conn, message: ClientMessage.ClientMessage, error: RequestError) =>
       Connection.sendLogged(codec, conn, {
@@ -289,6 +347,16 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
             message: `a binary frame of ${frame.byteLength} bytes: the protocol uses text frames`
           })
         }
+        if (conn.identity === null && Codec.exceedsBytes(frame, maxUnauthenticatedFrameBytes)) {
+          return Effect.zipRight(
+            Connection.sendLogged(codec, conn, {
+              type: "error",
+              code: ErrorCode.ErrorCodes.FrameTooLarge,
+              message: `before authentication frames are limited to ${maxUnauthenticatedFrameBytes} bytes`
+            }),
+            Connection.closeAfterQueued(conn, CloseCode.MessageTooBig, "frame too large before authentication")
+          )
+        }
         const decoded = codec.decode(frame)
         if (Either.isLeft(decoded)) return Connection.sendLogged(codec, conn, Connection.rejection(decoded.left))
         const message = decoded.right
@@ -299,14 +367,46 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
             new RequestError({ code: ErrorCode.ErrorCodes.AuthRequired, message: "Authenticate first" })
           )
         }
+        // Checked on every request against the caller's membership now: a role change or a removal
+        // applies at once.
+        const role = conn.identity === null ? undefined : members.roleOf(conn.identity)
+        if (!Role.allows(role, message)) {
+          return sendError(
+            conn,
+            message,
+            new RequestError({
+              code: ErrorCode.ErrorCodes.Forbidden,
+              message:
+                role === undefined
+                  ? `${conn.identity?.email ?? "this connection"} is not a member of tenant ${conn.identity?.tenantId}`
+                  : `a ${role} cannot send ${message.type}${message.type === "manage_members" ? ` ${message.action}` : ""} (it needs ${Role.required(message)})`
+            })
+          )
+        }
         return handle(conn, message).pipe(
-          Effect.matchEffect({
-            onFailure: (error) => sendError(conn, message, error),
-            onSuccess: (reply) =>
-              reply === undefined
-                ? Effect.void
-                : Connection.sendLogged(codec, conn, { ...reply, ...correlate(message) } as ServerEvent.ServerEvent)
-          })
+          Effect.flatMap((reply) => {
+            if (reply === undefined) return Effect.void
+            const error = Connection.send(codec, conn, { ...reply, ...correlate(message) } as ServerEvent.ServerEvent)
+            // A reply that does not fit a frame is the sender's error, not a silence.
+            return error === undefined
+              ? Effect.void
+              : Effect.fail(new RequestError({ code: ErrorCode.fromProtocolError(error), message: error.message }))
+          }),
+          Effect.catchAll((error) => sendError(conn, message, error)),
+          // A defect handling one request is that request's error: the connection goes on.
+          Effect.catchAllDefect((defect) =>
+            Effect.zipRight(
+              Effect.logError("testkit gateway failed handling a request", defect),
+              sendError(
+                conn,
+                message,
+                new RequestError({
+                  code: ErrorCode.ErrorCodes.InternalError,
+                  message: `internal error: ${String(defect)}`
+                })
+              )
+            )
+          )
         )
       })
 
@@ -342,7 +442,7 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
           `conn-${connectionCounter}`,
           peer,
           settings.requiresAuth ? null : devIdentity,
-          outboundBuffer
+          { frames: outboundBuffer, bytes: outboundBufferBytes }
         )
         conns.set(conn.id, conn)
         yield* Effect.addFinalizer(() =>

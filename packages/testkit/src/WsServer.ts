@@ -31,6 +31,11 @@ export interface WsServerOptions {
   readonly port?: number
   /** Frames over this many bytes close the connection with 1009. @default the gateway's maxFrameBytes */
   readonly maxPayload?: number
+  /**
+   * Bytes of received frames waiting for the gateway, per connection, past which the socket is
+   * paused until half of them are handled. @default 1 MiB (at least one frame is always taken)
+   */
+  readonly inboundBufferBytes?: number
 }
 
 /**
@@ -62,30 +67,59 @@ export class WsServerError extends Data.TaggedError("WsServerError")<{
 
 const OPEN = 1
 
-/** One connection: frames in order to the gateway, the gateway's writes to the socket. */
-const serveConnection = (gateway: Gateway.Gateway, sockets: Set<WebSocket>) => (socket: Socket.Socket) =>
-  Effect.gen(function* () {
-    const ws = (yield* Socket.WebSocket) as unknown as WebSocket
-    // `ws` emits "error" (a frame over maxPayload, a broken pipe) before closing: handled by the close.
-    ws.on("error", () => {})
-    sockets.add(ws)
-    yield* Effect.addFinalizer(() => Effect.sync(() => sockets.delete(ws)))
-    const inbound = yield* Queue.unbounded<Gateway.Frame>()
-    const peer: Gateway.Peer = {
-      write: (frame) =>
-        Effect.sync(() => {
-          if (ws.readyState === OPEN) ws.send(frame)
-        }),
-      close: (code, reason) =>
-        Effect.sync(() => {
-          if (code === undefined) ws.terminate()
-          else ws.close(code, reason)
-        })
-    }
-    const accepted = yield* gateway.accept(peer)
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(inbound), accepted.receive)))
-    yield* socket.runRaw((frame) => void inbound.unsafeOffer(frame))
-  }).pipe(Effect.scoped, Effect.ignore)
+/** A peer that does not complete a close handshake within this is cut (it may not be reading at all). */
+const closeGraceMs = 1000
+
+/**
+ * One connection: frames in order to the gateway, the gateway's writes to the socket. Frames wait
+ * for the gateway in a queue bounded in bytes: past `inboundBytes` the socket is paused (TCP
+ * backpressure reaches the client), and resumed once half of it is handed over. Between frames the
+ * reader yields, so one connection's flood cannot starve the others.
+ */
+const serveConnection =
+  (gateway: Gateway.Gateway, sockets: Set<WebSocket>, inboundBytes: number) => (socket: Socket.Socket) =>
+    Effect.gen(function* () {
+      const ws = (yield* Socket.WebSocket) as unknown as WebSocket
+      // `ws` emits "error" (a frame over maxPayload, a broken pipe) before closing: handled by the close.
+      ws.on("error", () => {})
+      sockets.add(ws)
+      yield* Effect.addFinalizer(() => Effect.sync(() => sockets.delete(ws)))
+      const inbound = yield* Queue.unbounded<Gateway.Frame>()
+      let held = 0
+      let paused = false
+      const peer: Gateway.Peer = {
+        write: (frame) =>
+          Effect.sync(() => {
+            if (ws.readyState === OPEN) ws.send(frame)
+          }),
+        close: (code, reason) =>
+          Effect.sync(() => {
+            if (code === undefined) return ws.terminate()
+            ws.close(code, reason)
+            setTimeout(() => ws.terminate(), closeGraceMs).unref()
+          }),
+        buffered: () => ws.bufferedAmount
+      }
+      const accepted = yield* gateway.accept(peer)
+      const size = (frame: Gateway.Frame) => (typeof frame === "string" ? frame.length : frame.byteLength)
+      const next = Effect.flatMap(Queue.take(inbound), (frame) => {
+        held -= size(frame)
+        if (paused && held <= inboundBytes / 2) {
+          paused = false
+          ws.resume()
+        }
+        return Effect.zipRight(accepted.receive(frame), Effect.yieldNow())
+      })
+      yield* Effect.forkScoped(Effect.forever(next))
+      yield* socket.runRaw((frame) => {
+        inbound.unsafeOffer(frame)
+        held += size(frame)
+        if (!paused && held > inboundBytes) {
+          paused = true
+          ws.pause()
+        }
+      })
+    }).pipe(Effect.scoped, Effect.ignore)
 
 /**
  * Starts a server on `host:port` (a free port by default) and returns its URL.
@@ -117,7 +151,9 @@ export const serve = (
       })
     )
     // NodeSocketServer provides each connection's raw socket as `Socket.WebSocket` to its handler.
-    const handler = serveConnection(gateway, sockets) as (socket: Socket.Socket) => Effect.Effect<void>
+    const handler = serveConnection(gateway, sockets, options.inboundBufferBytes ?? 1024 * 1024) as (
+      socket: Socket.Socket
+    ) => Effect.Effect<void>
     yield* Effect.forkScoped(server.run(handler))
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
     return {

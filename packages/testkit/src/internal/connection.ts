@@ -4,7 +4,14 @@
  *
  * @internal
  */
-import { type Codec, ErrorCode, type ProtocolError, type ServerEvent, type Shapes } from "@diminuendo/protocol"
+import {
+  CloseCode,
+  type Codec,
+  ErrorCode,
+  type ProtocolError,
+  type ServerEvent,
+  type Shapes
+} from "@diminuendo/protocol"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -35,12 +42,21 @@ export interface Conn {
   readonly faults: Faults.FaultState
   readonly peer: Peer
   closed: boolean
+  /** Bytes in `outbound`. */
+  queuedBytes: number
+  /** Past this many bytes queued here and buffered in the socket, the connection is closed (1013). */
+  readonly maxBytes: number
 }
 
-export const make = (id: string, peer: Peer, identity: Shapes.Identity | null, outboundBuffer: number) =>
+export const make = (
+  id: string,
+  peer: Peer,
+  identity: Shapes.Identity | null,
+  bounds: { readonly frames: number; readonly bytes: number }
+) =>
   Effect.map(
     Effect.all([
-      Queue.dropping<Item>(outboundBuffer),
+      Queue.dropping<Item>(bounds.frames),
       Deferred.make<{ readonly code: number; readonly reason: string }>(),
       Deferred.make<void>()
     ]),
@@ -53,17 +69,25 @@ export const make = (id: string, peer: Peer, identity: Shapes.Identity | null, o
       done,
       faults: Faults.makeState(),
       peer,
-      closed: false
+      closed: false,
+      queuedBytes: 0,
+      maxBytes: bounds.bytes
     })
   )
 
-/** Queues a frame; a connection whose queue is full is closed with 1013 (it does not read). */
+/**
+ * Queues a frame. A connection with more than its bound waiting to go out (in frames here, or in
+ * bytes here and in its socket) does not read fast enough: it is closed with 1013.
+ */
 export const enqueue = (conn: Conn, item: Faults.Outgoing) => {
   if (conn.closed) return
-  if (!conn.outbound.unsafeOffer(item)) {
+  const bytes = item.frame.length
+  if (conn.queuedBytes + (conn.peer.buffered?.() ?? 0) + bytes > conn.maxBytes || !conn.outbound.unsafeOffer(item)) {
     conn.closed = true
-    Deferred.unsafeDone(conn.kill, Exit.succeed({ code: 1013, reason: "outbound buffer full" }))
+    Deferred.unsafeDone(conn.kill, Exit.succeed({ code: CloseCode.TryAgainLater, reason: "outbound buffer full" }))
+    return
   }
+  conn.queuedBytes += bytes
 }
 
 /**
@@ -106,6 +130,7 @@ export const writer = (conn: Conn, gatewayFaults: Faults.FaultState): Effect.Eff
     Effect.zipRight(conn.peer.close(code, reason), Deferred.succeed(conn.done, undefined))
   const write = (item: Item): Effect.Effect<boolean> => {
     if ("closeAfter" in item) return Effect.as(close(item.closeAfter.code, item.closeAfter.reason), false)
+    conn.queuedBytes -= item.frame.length
     const { delayMs, frames } = plan(item)
     const sends = Effect.as(
       Effect.forEach(frames, (o) => conn.peer.write(o.frame), { discard: true }),

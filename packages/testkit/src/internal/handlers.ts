@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { type ClientMessage, ErrorCode, type ServerEvent, type Shapes } from "@diminuendo/protocol"
+import { type ClientMessage, ErrorCode, Role, type ServerEvent, type Shapes } from "@diminuendo/protocol"
 import * as Effect from "effect/Effect"
 import type * as Agent from "../Agent.js"
 import type * as Connection from "./connection.js"
@@ -23,7 +23,18 @@ const fail = (code: ErrorCode.ErrorCode, message: string) => Effect.fail(new Req
 const found = <A>(value: A | undefined, missing: string, reply: (value: A) => Reply) =>
   value === undefined ? fail(ErrorCodes.FileNotFound, missing) : Effect.succeed(reply(value))
 
+/** What the gateway accepts in fields that end up in events (so every event it builds fits a frame). */
+export interface Limits {
+  /** Session names. */
+  readonly nameChars: number
+  /** `run_turn.clientTurnId`. */
+  readonly clientTurnIdChars: number
+  /** `run_turn.text`, `steer.content`, and a turn's whole text. */
+  readonly textChars: number
+}
+
 export interface HandlerContext {
+  readonly limits: Limits
   readonly sessions: Sessions
   readonly turns: Turns
   readonly members: Members
@@ -31,10 +42,18 @@ export interface HandlerContext {
   readonly now: Effect.Effect<number>
   /** Checks a token and signs the connection in (or fails with `AUTH_FAILED`). */
   readonly authenticate: (conn: Connection.Conn, token: string) => Effect.Effect<Shapes.Identity, RequestError>
+  /** A member was removed: their connections lose their subscriptions at once. */
+  readonly removed: (tenantId: string, userId: string) => void
 }
 
+/** Succeeds when `text` is absent or at most `max` characters; else `INVALID_MESSAGE` naming the field. */
+const within = (field: string, text: string | undefined, max: number) =>
+  text === undefined || text.length <= max
+    ? Effect.void
+    : fail(ErrorCodes.InvalidMessage, `${field}: at most ${max} characters, got ${text.length}`)
+
 export const make = (ctx: HandlerContext) => {
-  const { members, sessions, turns } = ctx
+  const { limits, members, sessions, turns } = ctx
 
   /** The caller's session, or `SESSION_NOT_FOUND` (also for another tenant's). */
   const sessionFor = (conn: Connection.Conn, sessionId: string): Effect.Effect<Session, RequestError> => {
@@ -56,20 +75,29 @@ export const make = (ctx: HandlerContext) => {
       const tenantId = identity.tenantId
       if (message.action === "list") return Effect.succeed({ type: "member_list", members: members.list(tenantId) })
       const role = members.roleOf(identity)
-      if (role !== "owner" && role !== "admin") {
-        return fail(ErrorCodes.Forbidden, `Role ${role ?? "none"} cannot ${message.action} members`)
-      }
       if (message.userId === undefined) {
         return fail(ErrorCodes.InvalidMessage, `manage_members.userId: is required for ${message.action}`)
       }
       const member = members.get(tenantId, message.userId)
       if (member === undefined) return fail(ErrorCodes.MemberNotFound, `No member ${message.userId}`)
       if (message.action === "remove") {
+        const refused = Role.refusesChange(role, member.role)
+        if (refused !== undefined) return fail(ErrorCodes.Forbidden, refused)
         members.remove(tenantId, message.userId)
+        ctx.removed(tenantId, message.userId)
         return Effect.succeed({ type: "member_removed", userId: message.userId })
       }
-      if (message.role === undefined)
+      if (message.role === undefined) {
         return fail(ErrorCodes.InvalidMessage, "manage_members.role: is required for set_role")
+      }
+      if (!Role.isRole(message.role)) {
+        return fail(
+          ErrorCodes.InvalidMessage,
+          `manage_members.role: one of ${Role.roles.join(", ")}, got ${JSON.stringify(message.role)}`
+        )
+      }
+      const refused = Role.refusesChange(role, member.role, message.role)
+      if (refused !== undefined) return fail(ErrorCodes.Forbidden, refused)
       const updated = { ...member, role: message.role }
       members.set(tenantId, updated)
       return Effect.succeed({ type: "member_updated", member: updated })
@@ -89,13 +117,19 @@ export const make = (ctx: HandlerContext) => {
       case "create_session":
         return ctx.agents[message.agentType] === undefined
           ? fail(ErrorCodes.UnknownAgent, `No agent for agentType ${message.agentType}`)
-          : Effect.map(sessions.create(conn.identity!.tenantId, message.agentType, message.name), (session) => ({
-              type: "session_created",
-              session
-            }))
+          : Effect.zipRight(
+              within("create_session.name", message.name, limits.nameChars),
+              Effect.map(sessions.create(conn.identity!.tenantId, message.agentType, message.name), (session) => ({
+                type: "session_created" as const,
+                session
+              }))
+            )
       case "rename_session":
-        return withSession(conn, message.sessionId, (s) =>
-          Effect.map(sessions.update(s, { name: message.name }), (session) => ({ type: "session_updated", session }))
+        return Effect.zipRight(
+          within("rename_session.name", message.name, limits.nameChars),
+          withSession(conn, message.sessionId, (s) =>
+            Effect.map(sessions.update(s, { name: message.name }), (session) => ({ type: "session_updated", session }))
+          )
         )
       case "archive_session":
         return withSession(conn, message.sessionId, (s) =>
@@ -121,17 +155,26 @@ export const make = (ctx: HandlerContext) => {
           return undefined
         })
       case "run_turn":
-        return withSession(conn, message.sessionId, (s) =>
-          s.meta.archived
-            ? fail(ErrorCodes.SessionArchived, `Session ${s.meta.id} is archived`)
-            : s.turn !== null
-              ? fail(ErrorCodes.TurnInProgress, `Session ${s.meta.id} already has a turn running`)
-              : Effect.as(turns.start(s, message.text, message.clientTurnId), undefined)
+        return Effect.zipRight(
+          Effect.zipRight(
+            within("run_turn.text", message.text, limits.textChars),
+            within("run_turn.clientTurnId", message.clientTurnId, limits.clientTurnIdChars)
+          ),
+          withSession(conn, message.sessionId, (s) =>
+            s.meta.archived
+              ? fail(ErrorCodes.SessionArchived, `Session ${s.meta.id} is archived`)
+              : s.turn !== null
+                ? fail(ErrorCodes.TurnInProgress, `Session ${s.meta.id} already has a turn running`)
+                : Effect.as(turns.start(s, message.text, message.clientTurnId), undefined)
+          )
         )
       case "stop_turn":
         return withSession(conn, message.sessionId, (s) => Effect.as(turns.stop(s), undefined))
       case "steer":
-        return withSession(conn, message.sessionId, (s) => Effect.as(turns.steer(s, message.content), undefined))
+        return Effect.zipRight(
+          within("steer.content", message.content, limits.textChars),
+          withSession(conn, message.sessionId, (s) => Effect.as(turns.steer(s, message.content), undefined))
+        )
       case "answer_question":
         return withSession(conn, message.sessionId, (s) =>
           Effect.as(turns.answer(s, message.requestId, message.answers, message.dismissed === true), undefined)

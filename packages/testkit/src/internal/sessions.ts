@@ -106,6 +106,8 @@ export const make = (options: {
   readonly outgoing: <E extends ServerEvent.ServerEvent>(event: E) => E
   /** A new session id, unguessable. */
   readonly newId: () => string
+  /** The most message text a snapshot's `recentHistory` carries (so the snapshot fits a frame). */
+  readonly historyChars: number
 }): Sessions => {
   const { codec, now } = options
   const sessions = new Map<string, Session>()
@@ -133,6 +135,19 @@ export const make = (options: {
       session.meta = { ...session.meta, ...changes, updatedAt: ts }
       return session.meta
     })
+
+  /** The last messages (at most 20) whose text fits the snapshot's budget. */
+  const recent = (s: Session): Array<Shapes.HistoryMessage> => {
+    const out: Array<Shapes.HistoryMessage> = []
+    let chars = 0
+    for (let i = s.history.length - 1; i >= 0 && out.length < 20; i--) {
+      const message = s.history[i]!.message
+      chars += message.content.length
+      if (chars > options.historyChars) break
+      out.unshift(message)
+    }
+    return out
+  }
 
   return {
     create: (tenantId, agentType, name) =>
@@ -196,7 +211,7 @@ export const make = (options: {
             turn === null
               ? null
               : { turnId: turn.turnId, status: turn.status, text: turn.text, startedAt: turn.startedAt },
-          recentHistory: s.history.slice(-20).map((h) => h.message),
+          recentHistory: recent(s),
           subscriberCount: s.subscribers.size,
           sandbox: s.sandbox,
           lastSeq: s.lastSeq,

@@ -6,6 +6,7 @@
  * @internal
  */
 import { ClientMessage, ErrorCode, type ProtocolError, ServerEvent } from "@diminuendo/protocol"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -30,6 +31,23 @@ export interface Turn {
   readonly pending: Map<string, Pending>
 }
 
+/** Why a turn whose text outgrew what its end event can carry was ended. */
+const tooLarge = "the turn's text exceeds what one frame can carry"
+
+/** The `turn_error` of an agent that failed (its error), died (a defect), or outgrew the text limit. */
+const whyFailed = (cause: Cause.Cause<string>): { code: ErrorCode.ErrorCode; message: string } => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some") return { code: ErrorCode.ErrorCodes.AgentError, message: failure.value }
+  const defect = Cause.dieOption(cause)
+  if (defect._tag === "Some" && defect.value === tooLarge) {
+    return { code: ErrorCode.ErrorCodes.TurnTooLarge, message: tooLarge }
+  }
+  return {
+    code: ErrorCode.ErrorCodes.AgentError,
+    message: defect._tag === "Some" && typeof defect.value === "string" ? defect.value : "the agent crashed"
+  }
+}
+
 export interface Turns {
   readonly start: (
     session: Session,
@@ -37,7 +55,7 @@ export interface Turns {
     clientTurnId: string | undefined
   ) => Effect.Effect<void, RequestError>
   /** Acknowledges a stop and ends the running turn, if any. */
-  readonly stop: (session: Session) => Effect.Effect<void>
+  readonly stop: (session: Session) => Effect.Effect<void, RequestError>
   readonly steer: (session: Session, content: string) => Effect.Effect<void, RequestError>
   readonly answer: (
     session: Session,
@@ -57,14 +75,24 @@ export const make = (options: {
   readonly scope: Scope.Scope
   /** The `clientTurnId` echo is one of this project's additions; a seed-profile gateway leaves it out. */
   readonly echoClientTurnId: boolean
+  /** The most text a turn may accumulate (its `turn_complete` must fit a frame). */
+  readonly maxTextChars: number
 }): Turns => {
   const { now, sessions } = options
-  const emitOrDie = (session: Session, fields: EventFields) => Effect.orDie(sessions.emit(session, fields))
+  /** An event a request makes the gateway emit: one that cannot be sent is the sender's error. */
+  const emitFor = (session: Session, fields: EventFields) =>
+    Effect.mapError(
+      sessions.emit(session, fields),
+      (error) => new RequestError({ code: ErrorCode.fromProtocolError(error), message: error.message })
+    )
 
   const context = (session: Session, turn: Turn, prompt: string): Agent.TurnContext => {
     const emit = (event: Agent.EmittedEvent) =>
       Effect.gen(function* () {
-        if (event.type === "text_delta") turn.text += event.text
+        if (event.type === "text_delta") {
+          if (turn.text.length + event.text.length > options.maxTextChars) return yield* Effect.die(tooLarge)
+          turn.text += event.text
+        }
         if (event.type === "sandbox_ready") session.sandbox = { sandboxId: event.sandboxId, status: "ready" }
         const fields = (
           ServerEvent.turnEventTypes.has(event.type) ? { ...event, turnId: turn.turnId } : event
@@ -119,25 +147,38 @@ export const make = (options: {
     }
   }
 
+  /**
+   * How a turn ends. Whatever happens here (an end event that does not fit a frame included), the
+   * session is left without a turn and ready: a session is never stuck with a turn that is over.
+   */
   const finish = (session: Session, turn: Turn) => (exit: Exit.Exit<void, string>) =>
     Effect.gen(function* () {
       if (sessions.get(session.meta.id) === undefined) return
-      if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) {
-        const failure = exit.cause._tag === "Fail" ? exit.cause.error : "the agent crashed"
-        yield* emitOrDie(session, {
-          type: "turn_error",
-          turnId: turn.turnId,
-          code: ErrorCode.ErrorCodes.AgentError,
-          message: failure
-        })
-      } else {
-        yield* emitOrDie(session, { type: "turn_complete", turnId: turn.turnId, finalText: turn.text })
-      }
+      const ended =
+        Exit.isSuccess(exit) || Exit.isInterrupted(exit)
+          ? sessions.emit(session, { type: "turn_complete", turnId: turn.turnId, finalText: turn.text })
+          : sessions.emit(session, { type: "turn_error", turnId: turn.turnId, ...whyFailed(exit.cause) })
+      yield* ended.pipe(
+        Effect.catchAll((error) =>
+          sessions.emit(session, {
+            type: "turn_error",
+            turnId: turn.turnId,
+            code: ErrorCode.ErrorCodes.InternalError,
+            message: `the turn's end could not be sent: ${error.message.slice(0, 200)}`
+          })
+        ),
+        Effect.ignore
+      )
       const at = yield* now
       sessions.record(session, { id: `${turn.turnId}-assistant`, role: "assistant", content: turn.text, createdAt: at })
-      session.turn = null
-      yield* Effect.orDie(sessions.setStatus(session, "ready"))
-    })
+    }).pipe(
+      Effect.ensuring(
+        Effect.suspend(() => {
+          if (session.turn === turn) session.turn = null
+          return Effect.ignore(sessions.setStatus(session, "ready"))
+        })
+      )
+    )
 
   return {
     start: (session, text, clientTurnId) =>
@@ -163,13 +204,21 @@ export const make = (options: {
         }
         session.turn = turn
         session.meta = { ...session.meta, lastActivityAt: ts }
-        yield* emitOrDie(session, {
+        // If the turn cannot even start (its `turn_started` does not fit), it never existed.
+        yield* emitFor(session, {
           type: "turn_started",
           turnId: turn.turnId,
           ...(clientTurnId === undefined || !options.echoClientTurnId ? {} : { clientTurnId })
-        })
+        }).pipe(
+          Effect.tapError(() =>
+            Effect.sync(() => {
+              session.turn = null
+              session.turns -= 1
+            })
+          )
+        )
         sessions.record(session, { id: `${turn.turnId}-user`, role: "user", content: text, createdAt: ts })
-        yield* Effect.orDie(sessions.setStatus(session, "running"))
+        yield* Effect.ignore(sessions.setStatus(session, "running"))
         turn.fiber = yield* agent(context(session, turn, text)).pipe(
           Effect.onExit(finish(session, turn)),
           Effect.forkIn(options.scope)
@@ -178,7 +227,7 @@ export const make = (options: {
     stop: (session) =>
       Effect.gen(function* () {
         const turn = session.turn
-        yield* emitOrDie(session, { type: "stop_acknowledged", turnId: turn?.turnId ?? null })
+        yield* emitFor(session, { type: "stop_acknowledged", turnId: turn?.turnId ?? null })
         if (turn?.fiber !== undefined) {
           turn.status = "stopping"
           yield* Fiber.interrupt(turn.fiber)
@@ -194,7 +243,7 @@ export const make = (options: {
           )
         : Effect.zipRight(
             Effect.sync(() => void session.turn!.steers.push(content)),
-            emitOrDie(session, { type: "steer_sent", content })
+            emitFor(session, { type: "steer_sent", content })
           ),
     answer: (session, requestId, answers, dismissed) =>
       Effect.suspend(() => {
@@ -215,7 +264,7 @@ export const make = (options: {
             : ClientMessage.isApproval(answers)
               ? "approved"
               : "denied"
-        return emitOrDie(session, { type: "approval_resolved", requestId, resolution }).pipe(
+        return emitFor(session, { type: "approval_resolved", requestId, resolution }).pipe(
           Effect.zipRight(Deferred.succeed(pending.deferred, { answers, dismissed }))
         )
       }),
