@@ -90,9 +90,34 @@ export const counter = (metric: Metric.Metric.Counter<number>) => Effect.map(Met
 export const runTurn = (sessionId: string, text: string) =>
   Effect.flatMap(GatewayClient.GatewayClient, (client) => Stream.runDrain(client.turn(sessionId, text)))
 
+/** The runner's own connection (as in production; tests drive the gateway on another one) and its feed. */
+export const runnerFeed = (
+  setup: {
+    readonly wrapClient?: ((client: GatewayClient.GatewayClient) => GatewayClient.GatewayClient) | undefined
+    readonly feed?: SessionFeed.SessionFeedOptions | undefined
+  } = {}
+) =>
+  Layer.scoped(
+    SessionFeed.SessionFeed,
+    Effect.flatMap(GatewayClient.make({ url: "memory://gateway", pingInterval: 0 }), (client) =>
+      SessionFeed.make(setup.feed).pipe(
+        Effect.provideService(GatewayClient.GatewayClient, setup.wrapClient ? setup.wrapClient(client) : client)
+      )
+    )
+  )
+
+/** A client for the test itself. */
+export const testClient = GatewayClient.layer({ url: "memory://gateway", pingInterval: 0 })
+
+/** Logs off unless FOLLOWER_LOG=debug. */
+export const quiet = Logger.minimumLogLevel(process.env.FOLLOWER_LOG === "debug" ? LogLevel.Debug : LogLevel.None)
+
+/** Short engine timings for tests: followers are interrupted 100 ms after a shard leaves or the runner stops. */
+export const testTimings = { entityTerminationTimeout: "100 millis" } as const
+
 /**
- * The follower on TestRunner, with the given options, its client to the in-memory gateway
- * (optionally wrapped), and the `handled` table. The test's scope owns everything.
+ * The follower on the TestRunner layers, with the given options, the runner's client to the
+ * in-memory gateway (optionally wrapped), a client for the test, and the `handled` table.
  */
 export const followerLayer = <E, R>(
   options: SessionFollower.FollowerOptions<E, R>,
@@ -101,23 +126,11 @@ export const followerLayer = <E, R>(
     readonly wrapClient?: (client: GatewayClient.GatewayClient) => GatewayClient.GatewayClient
     readonly feed?: SessionFeed.SessionFeedOptions
   } = {}
-) => {
-  // The runner's own connection, as in production; the test drives the gateway on another one.
-  const feed = Layer.scoped(
-    SessionFeed.SessionFeed,
-    Effect.flatMap(GatewayClient.make({ url: "memory://gateway", pingInterval: 0 }), (client) =>
-      SessionFeed.make(setup.feed).pipe(
-        Effect.provideService(GatewayClient.GatewayClient, setup.wrapClient ? setup.wrapClient(client) : client)
-      )
-    )
-  )
-  return SessionFollower.layer(options).pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(feed, handledTable, GatewayClient.layer({ url: "memory://gateway", pingInterval: 0 }))
-    ),
-    Layer.provideMerge(FollowerRunner.layerTest({ shardingConfig: { entityTerminationTimeout: "100 millis" } })),
+) =>
+  SessionFollower.layer(options).pipe(
+    Layer.provideMerge(Layer.mergeAll(runnerFeed(setup), handledTable, testClient)),
+    Layer.provideMerge(FollowerRunner.layerTest({ shardingConfig: testTimings })),
     Layer.provideMerge(InMemory.layer(setup.gateway)),
-    Layer.provide(Logger.minimumLogLevel(process.env.FOLLOWER_LOG === "debug" ? LogLevel.Debug : LogLevel.None)),
+    Layer.provide(quiet),
     Layer.orDie
   )
-}
