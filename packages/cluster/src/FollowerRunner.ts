@@ -175,8 +175,10 @@ export const layerSqlite = (
  * The PostgreSQL runner storage with the shard-lock answer reduced to the shards asked for (the
  * engine's reports every lock the connection holds, which makes it re-read every unprocessed
  * message of those shards on each acquisition).
+ *
+ * @internal
  */
-const runnerStorageOnlyAsked = Layer.scoped(
+export const runnerStorageOnlyAsked = Layer.scoped(
   RunnerStorage.RunnerStorage,
   Effect.map(SqlRunnerStorage.make({}), (storage) =>
     RunnerStorage.RunnerStorage.of({
