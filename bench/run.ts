@@ -2,12 +2,13 @@
  * `pnpm bench`: runs the benchmarks and writes bench/RESULTS.md. `pnpm bench --quick` (what CI
  * runs) uses small counts so the benchmarks never rot, and writes nothing. One section alone, on
  * the built packages (`pnpm build` first): `node --expose-gc --import tsx bench/run.ts --section
- * codec|client|resilience|gateway`.
+ * codec|client|resilience|gateway|cluster`.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { runClusterBench } from "./cluster.js"
 import { runCodecBench } from "./codec.js"
 import { runGatewayLoad } from "./gateway-load.js"
 import { fmt, pairedRatio } from "./measure.js"
@@ -156,6 +157,11 @@ const sections: Record<string, () => Promise<void>> = {
     )
     out()
     if (r.completed !== r.connections) process.exitCode = 1
+  },
+  cluster: async () => {
+    const r = await runClusterBench(quick)
+    for (const line of r.lines) out(line)
+    if (!r.ok) process.exitCode = 1
   }
 }
 

@@ -54,6 +54,8 @@ export class StaleOffset extends Data.TaggedError("StaleOffset")<{
 export interface OffsetStore {
   /** The session's offset; creates it at 0 the first time. */
   readonly load: (sessionId: string) => Effect.Effect<Offset, SqlError>
+  /** The session's offset as stored (0 and not stopped when there is none); creates nothing. */
+  readonly read: (sessionId: string) => Effect.Effect<Offset, SqlError>
   /** Moves the offset from `from` to `to`, or fails with {@link StaleOffset} if it is not at `from`. */
   readonly commit: (sessionId: string, from: number, to: number) => Effect.Effect<void, StaleOffset | SqlError>
   /** Marks the session as no longer followed. */
@@ -111,15 +113,19 @@ export const make = (
     yield* Migrator.make({})({ loader: migrations(offsets, settings), table: `${prefix}_migrations` })
     const table = sql(offsets)
 
+    const read = (sessionId: string) =>
+      Effect.map(
+        sql<{ last_seq: number | string; stopped: number | string }>`
+          SELECT last_seq, stopped FROM ${table} WHERE session_id = ${sessionId}`,
+        (rows): Offset => ({ lastSeq: Number(rows[0]?.last_seq ?? 0), stopped: Number(rows[0]?.stopped ?? 0) === 1 })
+      )
+
     const load = (sessionId: string) =>
-      Effect.gen(function* () {
-        yield* sql`INSERT INTO ${table} (session_id, last_seq, stopped, updated_at)
-          VALUES (${sessionId}, 0, 0, ${Date.now()}) ON CONFLICT (session_id) DO NOTHING`
-        const rows = yield* sql<{ last_seq: number | string; stopped: number | string }>`
-          SELECT last_seq, stopped FROM ${table} WHERE session_id = ${sessionId}`
-        const row = rows[0]
-        return { lastSeq: Number(row?.last_seq ?? 0), stopped: Number(row?.stopped ?? 0) === 1 }
-      })
+      Effect.zipRight(
+        sql`INSERT INTO ${table} (session_id, last_seq, stopped, updated_at)
+          VALUES (${sessionId}, 0, 0, ${Date.now()}) ON CONFLICT (session_id) DO NOTHING`,
+        read(sessionId)
+      )
 
     const commit = (sessionId: string, from: number, to: number) =>
       Effect.flatMap(
@@ -136,7 +142,7 @@ export const make = (
         )
       )
 
-    return { load, commit, markStopped, settingsTable: settings }
+    return { load, read, commit, markStopped, settingsTable: settings }
   })
 
 /**

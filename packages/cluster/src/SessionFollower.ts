@@ -470,7 +470,7 @@ export const layer = <E, R>(options: FollowerOptions<E, R>) =>
                 )
               }),
         Status: () =>
-          Effect.map(Effect.orDie(store.load(sessionId)), (offset) => ({
+          Effect.map(Effect.orDie(store.read(sessionId)), (offset) => ({
             sessionId,
             following: live.following,
             lastSeq: offset.lastSeq,

@@ -100,11 +100,15 @@ export const layer = (
               message: `this runner's gateway connection is in tenant ${identity.value.tenantId}, not ${tenantId}`
             })
           const sessions = yield* client.listSessions(options.includeArchived ?? false)
-          for (const session of sessions) {
-            if (sent.has(session.id)) continue
-            yield* followers(session.id).Follow({ sessionId: session.id }, { discard: true })
-            sent.add(session.id)
-          }
+          yield* Effect.forEach(
+            sessions.filter((session) => !sent.has(session.id)),
+            (session) =>
+              Effect.zipRight(
+                followers(session.id).Follow({ sessionId: session.id }, { discard: true }),
+                Effect.sync(() => sent.add(session.id))
+              ),
+            { concurrency: 16, discard: true }
+          )
         }).pipe(
           Effect.catchIf(
             (error) => error._tag !== "WatcherError",

@@ -197,7 +197,7 @@ export const waitFor = <E, R>(
     const deadline = Date.now() + seconds * 1000
     while (!(yield* Effect.orDie(check))) {
       if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${label}\n${context()}`)
-      yield* Effect.sleep("100 millis")
+      yield* Effect.sleep("200 millis")
     }
   })
 
@@ -310,6 +310,23 @@ const handledCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 // Scenarios
 // ---------------------------------------------------------------------------------------------
 
+/** Waits until every session has events handled, then two seconds more: the time to kill a runner. */
+const midStream = (sessions: number, context: () => string) =>
+  Effect.zipRight(
+    waitFor(
+      "every session being handled",
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.map(
+          sql<{ n: number | string }>`SELECT COUNT(DISTINCT session_id) AS n FROM handled`,
+          (rows) => Number(rows[0]?.n) === sessions
+        )
+      ),
+      60,
+      context
+    ),
+    Effect.sleep("2 seconds")
+  )
+
 export interface FailoverResult {
   readonly verdict: Verdict
   readonly pause: Pause
@@ -393,16 +410,7 @@ export const pgFailover = (database: { readonly pg: string }, options: FailoverO
         ).pipe(Effect.provide(creator))
       )
       yield* startTurns(client, sessions, options.events)
-      yield* waitFor(
-        "every session being handled",
-        Effect.map(
-          sql<{ n: number | string }>`SELECT COUNT(DISTINCT session_id) AS n FROM handled`,
-          (rows) => Number(rows[0]?.n) === sessions.length
-        ),
-        60,
-        logsOf
-      )
-      yield* Effect.sleep("2 seconds")
+      yield* midStream(sessions.length, logsOf)
       const victim = runners[1]!
       const killedAt = yield* kill(victim)
       yield* waitFor("every turn complete and handled", allDone(gateway, sessions), 180, logsOf)
@@ -437,17 +445,7 @@ export const sqliteRestart = (database: { readonly sqlite: string }, options: Fa
       const client = yield* openClient(url)
       const sessions = yield* createSessions(client, options.sessions)
       yield* startTurns(client, sessions, options.events)
-      const sql = yield* SqlClient.SqlClient
-      yield* waitFor(
-        "every session being handled",
-        Effect.map(
-          sql<{ n: number | string }>`SELECT COUNT(DISTINCT session_id) AS n FROM handled`,
-          (rows) => Number(rows[0]?.n) === sessions.length
-        ),
-        60,
-        before.log
-      )
-      yield* Effect.sleep("2 seconds")
+      yield* midStream(sessions.length, before.log)
       const killedAt = yield* kill(before)
       const after = yield* runner(config("sqlite-2"))
       yield* waitFor("every turn complete and handled", allDone(gateway, sessions), 180, after.log)
@@ -490,24 +488,29 @@ export const throughput = (database: Database, options: ThroughputOptions) =>
     })
     const view = yield* reader(database)
     return yield* Effect.gen(function* () {
+      // A turn of n events logs n + 4 (turn_started, session_state running, turn_complete, session_state ready).
+      const handledAtLeast = (n: number) =>
+        waitFor(
+          `${n} events handled`,
+          Effect.map(handledCount, (count) => count >= n),
+          600,
+          r.log
+        )
       const client = yield* openClient(url)
       const created = Date.now()
       const sessions = yield* createSessions(client, options.sessions)
       yield* startTurns(client, sessions, 1)
-      yield* waitFor("every follower live", allDone(gateway, sessions), 300, r.log)
+      yield* handledAtLeast(options.sessions * 5)
       const live = Date.now()
       const base = yield* Effect.orDie(handledCount)
       const cpuBefore = r.cpuSeconds()
       const started = performance.now()
       yield* startTurns(client, sessions, options.events)
-      yield* waitFor("every event of the measured turn handled", allDone(gateway, sessions), 600, r.log)
+      yield* handledAtLeast(base + options.sessions * (options.events + 4))
       const seconds = (performance.now() - started) / 1000
+      const runnerCpuSeconds = r.cpuSeconds() - cpuBefore
+      yield* waitFor("every event handled", allDone(gateway, sessions), 60, r.log)
       const events = (yield* Effect.orDie(handledCount)) - base
-      return {
-        events,
-        seconds,
-        startupSeconds: (live - created) / 1000,
-        runnerCpuSeconds: r.cpuSeconds() - cpuBefore
-      }
+      return { events, seconds, startupSeconds: (live - created) / 1000, runnerCpuSeconds }
     }).pipe(Effect.provide(view))
   })
