@@ -50,6 +50,8 @@ const program = Effect.gen(function* () {
       : Effect.succeed(sqliteDatabase(dir, `bench_${databases}`))
   }
 
+  // CLUSTER_BENCH_ONLY=sqlite:100:1 (database:sessions:batch) or failover: one measurement alone.
+  const only = process.env.CLUSTER_BENCH_ONLY
   const rows: Array<Row> = []
   const kinds: ReadonlyArray<"sqlite" | "pg"> = pg === undefined ? ["sqlite"] : ["sqlite", "pg"]
   const shapes = quick
@@ -61,7 +63,6 @@ const program = Effect.gen(function* () {
   for (const kind of kinds) {
     for (const shape of shapes) {
       for (const batchSize of [1, 100]) {
-        const only = process.env.CLUSTER_BENCH_ONLY
         if (only !== undefined && only !== `${kind}:${shape.sessions}:${batchSize}`) continue
         const database = yield* fresh(kind)
         const result = yield* Effect.scoped(throughput(database, { ...shape, batchSize }))
@@ -72,7 +73,7 @@ const program = Effect.gen(function* () {
   }
 
   const failovers: Array<FailoverResult> = []
-  if (pg !== undefined) {
+  if (pg !== undefined && (only === undefined || only === "failover")) {
     for (let round = 0; round < 3; round++) {
       const database = yield* pgDatabase(pg, `failover_${round}`)
       const result = yield* Effect.scoped(pgFailover(database, { sessions: 24, events: 150 }))
