@@ -10,7 +10,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { FollowerRunner, SessionFollower, SessionWatcher } from "../src/index.js"
+import { FollowerRunner, Housekeeping, SessionFollower, SessionWatcher } from "../src/index.js"
 
 const UsageTable = Layer.effectDiscard(
   Effect.flatMap(
@@ -33,7 +33,7 @@ const Billing = SessionFollower.layer({
   batchSize: 100
 })
 
-const Runner = Layer.mergeAll(Billing, SessionWatcher.layer()).pipe(
+const Runner = Layer.mergeAll(Billing, SessionWatcher.layer(), Housekeeping.layer()).pipe(
   Layer.provide(UsageTable),
   Layer.provide(
     FollowerRunner.layerGateway({

@@ -14,6 +14,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as FollowerRunner from "../../src/FollowerRunner.js"
+import * as Housekeeping from "../../src/Housekeeping.js"
 import * as SessionFollower from "../../src/SessionFollower.js"
 import * as SessionWatcher from "../../src/SessionWatcher.js"
 
@@ -92,7 +93,9 @@ const main = () => {
         ),
       batchSize: config.batchSize ?? 1
     }),
-    config.watch === false ? Layer.empty : SessionWatcher.layer({ interval: "200 millis" })
+    config.watch === false ? Layer.empty : SessionWatcher.layer({ interval: "200 millis" }),
+    // Nothing is answered during the tests; this runs the singleton on one runner, moving on a kill.
+    Housekeeping.layer({ every: "2 seconds" })
   )
   const ready = Layer.effectDiscard(Effect.sync(() => process.stdout.write("ready\n")))
   const app = ready.pipe(
