@@ -41,7 +41,7 @@ const header = () => {
   out()
   out(`Command: \`pnpm bench\`${quick ? " --quick (smoke mode: small counts, not for reading)" : ""}. ${versions()}.`)
   out(
-    "The packages are measured as published: their built JavaScript (`pnpm build`, which `pnpm bench` runs first). Each of the four sections runs in a fresh Node process."
+    "The packages are measured as published: their built JavaScript (`pnpm build`, which `pnpm bench` runs first). Each section runs in a fresh Node process."
   )
   out(`Machine: ${process.env.BENCH_MACHINE ?? "2 cores, shared"}. Date: ${new Date().toISOString().slice(0, 10)}.`)
   out()
