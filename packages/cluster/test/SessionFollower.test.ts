@@ -308,4 +308,57 @@ describe("SessionFollower (TestRunner, gateway in memory)", () => {
       assert.strictEqual((yield* offsetOf("s")).lastSeq, 1)
     }).pipe(Effect.provide(followerLayer({ handle: record("owner") })), Effect.scoped)
   )
+  it.live(
+    "transactional: false: a handler that gives up at seq 4 in a batch leaves the offset after the events that succeeded",
+    () => {
+      const seen: Array<number> = []
+      return Effect.gen(function* () {
+        const client = yield* GatewayClient.GatewayClient
+        const session = yield* client.createSession("echo")
+        yield* runTurn(session.id, "enough words to pass seq four")
+        yield* SessionFollower.follow(session.id)
+        const followers = yield* SessionFollower.SessionFollower.client
+        const failure = yield* Effect.flip(followers(session.id).Follow({ sessionId: session.id }))
+        assert.instanceOf(failure, FollowerError)
+        assert.strictEqual((failure as FollowerError).seq, 4)
+        assert.deepStrictEqual(seen, [1, 2, 3])
+        assert.strictEqual((yield* offsetOf(session.id)).lastSeq, 3)
+      }).pipe(
+        Effect.provide(
+          followerLayer({
+            handle: (event) =>
+              event.seq === 4
+                ? Effect.fail("downstream refused" as const)
+                : Effect.sync(() => void seen.push(event.seq)),
+            transactional: false,
+            batchSize: 10,
+            retry: Schedule.recurs(1)
+          })
+        ),
+        Effect.scoped
+      )
+    }
+  )
+
+  it.live("a drop of every gateway connection mid-turn (the runner's included) loses and repeats nothing", () =>
+    Effect.gen(function* () {
+      const client = yield* GatewayClient.GatewayClient
+      const gateway = yield* Gateway.Gateway
+      const session = yield* client.createSession("echo")
+      yield* SessionFollower.follow(session.id)
+      yield* gateway.scriptNextTurn(
+        session.id,
+        Array.from({ length: 60 }, (_, i) => ({ type: "text_delta", text: `${i} ` }))
+      )
+      const turn = yield* Effect.fork(runTurn(session.id, "scripted"))
+      yield* eventually(
+        "the follower is in the middle of the turn",
+        Effect.map(handledRows(session.id), (rows) => rows.length >= 10)
+      )
+      for (const connection of yield* gateway.connections) yield* connection.drop()
+      yield* Fiber.join(turn)
+      yield* caughtUp(session.id)
+      yield* assertExactlyOnce(session.id)
+    }).pipe(Effect.provide(followerLayer({ handle: record("owner") }, { gateway: { agentStepMs: 5 } })), Effect.scoped)
+  )
 })
