@@ -4,7 +4,6 @@ import { Gateway } from "@diminuendo/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -27,6 +26,22 @@ const assertExactlyOnce = (sessionId: string) =>
       "handled seqs (sorted, duplicates kept) equal the gateway's log"
     )
     return rows
+  })
+
+/**
+ * A session turned into events, followed, and the Follow's failure: the request is persisted, so
+ * asking again waits for its stored outcome.
+ */
+const followUntilFailure = (text: string) =>
+  Effect.gen(function* () {
+    const client = yield* GatewayClient.GatewayClient
+    const session = yield* client.createSession("echo")
+    yield* runTurn(session.id, text)
+    yield* SessionFollower.follow(session.id)
+    const followers = yield* SessionFollower.SessionFollower.client
+    const failure = yield* Effect.flip(followers(session.id).Follow({ sessionId: session.id }))
+    assert.instanceOf(failure, FollowerError)
+    return { sessionId: session.id, failure: failure as FollowerError }
   })
 
 const offsetOf = (sessionId: string) =>
@@ -132,20 +147,11 @@ describe("SessionFollower (TestRunner, gateway in memory)", () => {
       let broken = true
       const attemptsAt4: Array<number> = []
       return Effect.gen(function* () {
-        const client = yield* GatewayClient.GatewayClient
-        const session = yield* client.createSession("echo")
-        yield* runTurn(session.id, "enough words to pass seq four")
-        yield* SessionFollower.follow(session.id)
-        // The Follow request is persisted: asking again waits for its (stored) outcome.
-        const followers = yield* SessionFollower.SessionFollower.client
-        const exit = yield* Effect.exit(followers(session.id).Follow({ sessionId: session.id }))
-        assert.isTrue(Exit.isFailure(exit))
-        const error = Exit.isFailure(exit) ? exit.cause : undefined
-        const failure = error?._tag === "Fail" ? error.error : undefined
-        assert.instanceOf(failure, FollowerError)
-        assert.strictEqual((failure as FollowerError).reason, "HandlerFailed")
-        assert.strictEqual((failure as FollowerError).seq, 4)
-        assert.include((failure as FollowerError).message, "store unavailable")
+        const { sessionId, failure } = yield* followUntilFailure("enough words to pass seq four")
+        const session = { id: sessionId }
+        assert.strictEqual(failure.reason, "HandlerFailed")
+        assert.strictEqual(failure.seq, 4)
+        assert.include(failure.message, "store unavailable")
         assert.strictEqual(attemptsAt4.length, 3, "the first attempt and two retries")
         assert.deepStrictEqual(
           (yield* handledRows(session.id)).map((row) => row.seq),
@@ -313,14 +319,9 @@ describe("SessionFollower (TestRunner, gateway in memory)", () => {
     () => {
       const seen: Array<number> = []
       return Effect.gen(function* () {
-        const client = yield* GatewayClient.GatewayClient
-        const session = yield* client.createSession("echo")
-        yield* runTurn(session.id, "enough words to pass seq four")
-        yield* SessionFollower.follow(session.id)
-        const followers = yield* SessionFollower.SessionFollower.client
-        const failure = yield* Effect.flip(followers(session.id).Follow({ sessionId: session.id }))
-        assert.instanceOf(failure, FollowerError)
-        assert.strictEqual((failure as FollowerError).seq, 4)
+        const { sessionId, failure } = yield* followUntilFailure("enough words to pass seq four")
+        const session = { id: sessionId }
+        assert.strictEqual(failure.seq, 4)
         assert.deepStrictEqual(seen, [1, 2, 3])
         assert.strictEqual((yield* offsetOf(session.id)).lastSeq, 3)
       }).pipe(
