@@ -2,12 +2,13 @@
  * `pnpm bench`: runs the benchmarks and writes bench/RESULTS.md. `pnpm bench --quick` (what CI
  * runs) uses small counts so the benchmarks never rot, and writes nothing. One section alone, on
  * the built packages (`pnpm build` first): `node --expose-gc --import tsx bench/run.ts --section
- * codec|client|resilience|gateway`.
+ * codec|client|resilience|gateway|cluster`.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { runClusterBench } from "./cluster.js"
 import { runCodecBench } from "./codec.js"
 import { runGatewayLoad } from "./gateway-load.js"
 import { fmt, pairedRatio } from "./measure.js"
@@ -41,7 +42,7 @@ const header = () => {
   out()
   out(`Command: \`pnpm bench\`${quick ? " --quick (smoke mode: small counts, not for reading)" : ""}. ${versions()}.`)
   out(
-    "The packages are measured as published: their built JavaScript (`pnpm build`, which `pnpm bench` runs first). Each of the four sections runs in a fresh Node process."
+    "The packages are measured as published: their built JavaScript (`pnpm build`, which `pnpm bench` runs first). Each section runs in a fresh Node process."
   )
   out(`Machine: ${process.env.BENCH_MACHINE ?? "2 cores, shared"}. Date: ${new Date().toISOString().slice(0, 10)}.`)
   out()
@@ -160,6 +161,11 @@ const sections: Record<string, () => Promise<void>> = {
   },
   sessionState: async () => {
     for (const line of sessionStateSection(quick)) out(line)
+  },
+  cluster: async () => {
+    const r = await runClusterBench(quick)
+    for (const line of r.lines) out(line)
+    if (!r.ok) process.exitCode = 1
   }
 }
 

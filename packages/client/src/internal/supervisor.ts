@@ -24,6 +24,9 @@ import * as Keepalive from "./keepalive.js"
 import type { Link } from "./link.js"
 import type { Sessions } from "./sessions.js"
 
+/** Re-joins in flight at once after a reconnect. */
+const rejoinConcurrency = 32
+
 export interface SupervisorOptions extends Handshake.HandshakeOptions {
   readonly autoReconnect: boolean
   readonly schedule: Schedule.Schedule<unknown, unknown>
@@ -108,7 +111,8 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           sessions.resumePoints(),
           ([sessionId, afterSeq]) =>
             Effect.ignore(requests.exchange({ type: "join_session", sessionId, afterSeq: afterSeq ?? 0 }, next.link)),
-          { concurrency: "unbounded", discard: true }
+          // Bounded: a client following many sessions does not storm the gateway after a failover.
+          { concurrency: rejoinConcurrency, discard: true }
         ).pipe(Effect.forkIn(options.scope))
       })
 
