@@ -79,6 +79,8 @@ export interface GatewayOptions {
   readonly heartbeatIntervalMs?: number
   /** Session events kept per session for replay; older ones are answered with `gap`. @default 1000 */
   readonly retention?: number
+  /** Bytes of session events (their frames) kept per session for replay, whatever their count. @default 64 MiB */
+  readonly retentionBytes?: number
   /** Inbound frames larger than this get `error` `FRAME_TOO_LARGE`. @default 16 MiB */
   readonly maxFrameBytes?: number
   /**
@@ -256,6 +258,7 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
     const sessions = Sessions.make({
       codec,
       retention: settings.retention,
+      retentionBytes: options.retentionBytes ?? 64 * 1024 * 1024,
       now,
       correlate,
       outgoing,

@@ -25,35 +25,40 @@ interface Entry {
   readonly frame: string
 }
 
-/** The last `capacity` entries of a log. */
+/** The last entries of a log: at most `capacity` of them, and at most `maxBytes` of frames. */
 class Ring {
   private readonly entries: Array<Entry | undefined>
   private start = 0
   size = 0
-  constructor(readonly capacity: number) {
+  bytes = 0
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes: number
+  ) {
     this.entries = new Array(capacity)
   }
   push(entry: Entry) {
-    if (this.size < this.capacity) {
-      this.entries[(this.start + this.size) % this.capacity] = entry
-      this.size += 1
-    } else {
-      this.entries[this.start] = entry
-      this.start = (this.start + 1) % this.capacity
-    }
+    if (this.size === this.capacity) this.dropOldest()
+    this.entries[(this.start + this.size) % this.capacity] = entry
+    this.size += 1
+    this.bytes += entry.frame.length
+    while (this.bytes > this.maxBytes && this.size > 1) this.dropOldest()
+  }
+  private dropOldest() {
+    this.bytes -= this.entries[this.start]!.frame.length
+    this.entries[this.start] = undefined
+    this.start = (this.start + 1) % this.capacity
+    this.size -= 1
   }
   /** Drops the oldest entries while `drop` holds for them. */
   dropWhile(drop: (entry: Entry) => boolean) {
-    while (this.size > 0 && drop(this.entries[this.start]!)) {
-      this.entries[this.start] = undefined
-      this.start = (this.start + 1) % this.capacity
-      this.size -= 1
-    }
+    while (this.size > 0 && drop(this.entries[this.start]!)) this.dropOldest()
   }
   clear() {
     this.entries.fill(undefined)
     this.start = 0
     this.size = 0
+    this.bytes = 0
   }
   first(): Entry | undefined {
     return this.size === 0 ? undefined : this.entries[this.start]
@@ -99,6 +104,7 @@ export interface Sessions {
 export const make = (options: {
   readonly codec: Codec.GatewayCodec
   readonly retention: number
+  readonly retentionBytes: number
   readonly now: Effect.Effect<number>
   /** The correlation fields a reply to `message` carries (none when the gateway does not echo ids). */
   readonly correlate: (message: ClientMessage.ClientMessage) => { readonly requestId?: string }
@@ -165,7 +171,7 @@ export const make = (options: {
         }
         sessions.set(meta.id, {
           meta,
-          log: new Ring(options.retention),
+          log: new Ring(options.retention, options.retentionBytes),
           lastSeq: 0,
           subscribers: new Set(),
           turn: null,
