@@ -9,7 +9,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { expectWholeEchoTurn, inMemory, watchEchoTurn } from "./harness.js"
+import { expectWholeEchoTurn, inMemory, overWs, watchEchoTurn } from "./harness.js"
 
 const counted = (ctx: { readonly task: { readonly meta: object } }) => {
   const meta = ctx.task.meta as { property?: boolean; cases?: number }
@@ -146,43 +146,47 @@ describe("client properties: malformed server data", () => {
     fc.jsonValue({ maxDepth: 1 })
   )
 
-  it.scopedLive.prop(
-    "any event with any field given a wrong value or removed: the connection survives, the frame is reported or accepted exactly as the codec says, and the next valid event arrives",
-    [knownEvent, fc.nat(), wrongValue, fc.boolean()],
-    ([event, pick, value, remove], ctx) =>
-      Effect.gen(function* () {
-        counted(ctx)
-        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
-        const c = yield* client()
-        const wire = JSON.parse(JSON.stringify(event)) as Record<string, unknown>
-        const keys = Object.keys(wire).filter((k) => k !== "type")
-        if (keys.length > 0) {
-          const key = keys[pick % keys.length]!
-          if (remove) delete wire[key]
-          else wire[key] = value
-        }
-        const frame = JSON.stringify(wire)
-        const verdict = Codec.client.decode(frame)
-        const diagnostics = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-        const marker = yield* c.eventsOf("unknown").pipe(
-          Stream.filter((e) => e.eventType === "marker"),
-          Stream.take(1),
-          Stream.runCollect,
-          Effect.fork
-        )
-        yield* Effect.sleep("5 millis")
-        const [control] = yield* gateway.connections
-        yield* control!.sendRaw(frame)
-        yield* control!.sendRaw('{"type":"marker"}')
-        assert.strictEqual(Chunk.size(yield* Fiber.join(marker)), 1)
-        if (verdict._tag === "Left") {
-          const report = Chunk.unsafeHead(yield* Fiber.join(diagnostics))
-          assert.deepStrictEqual([report.reason, report.message], [verdict.left.reason, verdict.left.message])
-        } else {
-          yield* Fiber.interrupt(diagnostics)
-        }
-        assert.strictEqual((yield* c.state.get)._tag, "Connected")
-      }),
-    { fastCheck: { numRuns: 150 } }
-  )
+  for (const [harness, numRuns] of [
+    [inMemory, 150],
+    [overWs, 60]
+  ] as const)
+    it.scopedLive.prop(
+      `${harness.name}: any event with any field given a wrong value or removed: the connection survives, the frame is reported or accepted exactly as the codec says, and the next valid event arrives`,
+      [knownEvent, fc.nat(), wrongValue, fc.boolean()],
+      ([event, pick, value, remove], ctx) =>
+        Effect.gen(function* () {
+          counted(ctx)
+          const { client, gateway } = yield* harness.setup({ heartbeatIntervalMs: 0 })
+          const c = yield* client()
+          const wire = JSON.parse(JSON.stringify(event)) as Record<string, unknown>
+          const keys = Object.keys(wire).filter((k) => k !== "type")
+          if (keys.length > 0) {
+            const key = keys[pick % keys.length]!
+            if (remove) delete wire[key]
+            else wire[key] = value
+          }
+          const frame = JSON.stringify(wire)
+          const verdict = Codec.client.decode(frame)
+          const diagnostics = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+          const marker = yield* c.eventsOf("unknown").pipe(
+            Stream.filter((e) => e.eventType === "marker"),
+            Stream.take(1),
+            Stream.runCollect,
+            Effect.fork
+          )
+          yield* Effect.sleep("5 millis")
+          const [control] = yield* gateway.connections
+          yield* control!.sendRaw(frame)
+          yield* control!.sendRaw('{"type":"marker"}')
+          assert.strictEqual(Chunk.size(yield* Fiber.join(marker)), 1)
+          if (verdict._tag === "Left") {
+            const report = Chunk.unsafeHead(yield* Fiber.join(diagnostics))
+            assert.deepStrictEqual([report.reason, report.message], [verdict.left.reason, verdict.left.message])
+          } else {
+            yield* Fiber.interrupt(diagnostics)
+          }
+          assert.strictEqual((yield* c.state.get)._tag, "Connected")
+        }),
+      { fastCheck: { numRuns } }
+    )
 })
