@@ -20,7 +20,7 @@ import * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import * as ClientMessage from "./ClientMessage.js"
-import { compile, FAIL, type Validator } from "./internal/compile.js"
+import { compile, dispatcher, FAIL, NO_TYPE, type Validator } from "./internal/compile.js"
 import { describeThrown, formatIssue, formatPath, render } from "./internal/format.js"
 import { checkNesting, dropProtoKeys } from "./internal/nesting.js"
 import { typeName } from "./internal/typeName.js"
@@ -101,13 +101,18 @@ export interface GatewayCodec {
 interface Member {
   readonly schema: Schema.Schema<any, any>
   readonly decode: Validator
+  /** `decode` for values fresh from `JSON.parse`. */
+  readonly parsed: Validator
   readonly encode: Validator
   /** Holds free JSON or records, where a parsed `__proto__` key could survive decoding. */
   readonly open: boolean
 }
 
 interface Catalog {
-  readonly members: ReadonlyMap<string, Member>
+  /** The closed members' `parsed` validators, by `type`: FAIL, NO_TYPE or the decoded value. */
+  readonly decodeClosed: Validator
+  /** By `type`; no prototype, so no `type` reaches an inherited property. */
+  readonly members: Readonly<Record<string, Member | undefined>>
   /** Where a `type` not in `members` goes; `undefined` makes it an `UnknownType` error. */
   readonly unknown: Member | undefined
   /** The `type` a typed value carries when it is the unknown member. */
@@ -129,6 +134,7 @@ const member = (schema: Schema.Schema<any, any>): Member => {
   return {
     schema,
     decode: compile(schema.ast, "decode") ?? fallback(slowDecode),
+    parsed: compile(schema.ast, "parsed") ?? fallback(slowDecode),
     encode: compile(schema.ast, "encode") ?? fallback(slowEncode),
     open: isOpen(schema.ast)
   }
@@ -161,12 +167,21 @@ const catalog = (
   schemas: ReadonlyArray<Schema.Schema.AnyNoContext & { readonly Type: { readonly type: string } }>,
   unknown: Schema.Schema<any, any> | undefined,
   noun: string
-): Catalog => ({
-  members: new Map(schemas.map((schema) => [typeName(schema), member(schema)])),
-  unknown: unknown === undefined ? undefined : member(unknown),
-  unknownTag: unknown === undefined ? undefined : "unknown",
-  noun
-})
+): Catalog => {
+  const members: Record<string, Member> = Object.assign(
+    Object.create(null),
+    Object.fromEntries(schemas.map((schema) => [typeName(schema), member(schema)]))
+  )
+  return {
+    members,
+    decodeClosed: dispatcher(
+      Object.entries(members).flatMap(([type, m]) => (m.open ? [] : [[type, m.parsed] as const]))
+    ),
+    unknown: unknown === undefined ? undefined : member(unknown),
+    unknownTag: unknown === undefined ? undefined : "unknown",
+    noun
+  }
+}
 
 const serverCatalog = catalog(ServerEvent.knownMembers, ServerEvent.UnknownEventFromWire, "server event")
 const clientCatalog = catalog(ClientMessage.members, undefined, "client message")
@@ -242,6 +257,8 @@ const decodeValue = (
   limits: Limits,
   checkDepth: boolean
 ): Either.Either<any, ProtocolError> => {
+  // A value with a source was parsed from it here.
+  const parsed = source !== undefined
   if (!isObject(value)) return fail("InvalidMessage", undefined, [], `expected an object, got ${render(value, source)}`)
   const type = value.type
   if (typeof type !== "string") {
@@ -252,11 +269,11 @@ const decodeValue = (
       type === undefined ? "is missing" : `expected a string, got ${render(type, source)}`
     )
   }
-  const target = cat.members.get(type) ?? cat.unknown
+  const target = cat.members[type] ?? cat.unknown
   if (target === undefined) {
     return fail("UnknownType", type, ["type"], `unknown ${cat.noun} type ${render(type, undefined)}`)
   }
-  const out = target.decode(value)
+  const out = parsed ? target.parsed(value) : target.decode(value)
   if (out === FAIL) return describeFailure(target, "decode", type, value, source)
   // An unknown event's wire form is the value itself; a known message's is what was kept of it.
   if (checkDepth && target.open)
@@ -318,31 +335,41 @@ export const exceedsBytes = (text: string, max: number): boolean =>
 /** Whether the text could spell a `__proto__` key: literally, or with `\u00XX` escapes. */
 const mayHideProto = (text: string): boolean => text.includes("__proto__") || text.includes("\\u00")
 
-const decodeFrame = (cat: Catalog, frame: string, limits: Limits): Either.Either<any, ProtocolError> => {
-  if (typeof frame !== "string") {
-    return fail("InvalidJson", undefined, [], `expected a text frame (a string), got ${render(frame, undefined)}`)
-  }
-  if (exceedsBytes(frame, limits.maxFrameBytes)) {
-    return fail("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${limits.maxFrameBytes} bytes`)
-  }
-  let value: unknown
-  try {
-    value = JSON.parse(frame)
-  } catch (error) {
-    return fail("InvalidJson", undefined, [], `invalid JSON (${(error as Error).message})`)
-  }
-  const type = typeof value === "object" && value !== null ? (value as { readonly type?: unknown }).type : undefined
-  const target = cat.members.get(type as string)
-  // A closed message keeps only its declared keys: no `__proto__` key and no deep extra field
-  // survives it.
-  if (target !== undefined && !target.open) {
-    const out = target.decode(value)
-    return out === FAIL ? describeFailure(target, "decode", type as string, value, frame) : Either.right(out)
-  }
+/** What `decode` does past the fast path: free JSON, unknown types, rejections. */
+const decodeParsed = (
+  cat: Catalog,
+  frame: string,
+  value: unknown,
+  limits: Limits
+): Either.Either<any, ProtocolError> => {
   // Where free JSON is kept, `__proto__` keys are dropped (rare: only when the frame spells one),
   // and the depth is checked when the frame is long enough to nest past the limit.
   if (typeof value === "object" && value !== null && mayHideProto(frame)) dropProtoKeys(value)
   return decodeValue(cat, value, frame, limits, frame.length >= 2 * (limits.maxDepth + 1))
+}
+
+/** `decode` for one catalog and limits: text frame to typed value. */
+const frameDecoder = (cat: Catalog, limits: Limits) => {
+  const max = limits.maxFrameBytes
+  return (frame: string): Either.Either<any, ProtocolError> => {
+    if (typeof frame !== "string") {
+      return fail("InvalidJson", undefined, [], `expected a text frame (a string), got ${render(frame, undefined)}`)
+    }
+    if (frame.length * 3 > max && exceedsBytes(frame, max)) {
+      return fail("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${max} bytes`)
+    }
+    let value: unknown
+    try {
+      value = JSON.parse(frame)
+    } catch (error) {
+      return fail("InvalidJson", undefined, [], `invalid JSON (${(error as Error).message})`)
+    }
+    // A closed message keeps only its declared keys: no `__proto__` key and no deep extra field
+    // survives it.
+    const out = cat.decodeClosed(value)
+    if (out !== FAIL && out !== NO_TYPE) return Either.right(out)
+    return decodeParsed(cat, frame, value, limits)
+  }
 }
 
 const encodeValue = (
@@ -353,7 +380,7 @@ const encodeValue = (
   let type: unknown
   try {
     type = isObject(value) ? value.type : undefined
-    const target = typeof type !== "string" ? undefined : type === cat.unknownTag ? cat.unknown : cat.members.get(type)
+    const target = typeof type !== "string" ? undefined : type === cat.unknownTag ? cat.unknown : cat.members[type]
     if (target === undefined) {
       return fail(
         "UnknownType",
@@ -407,7 +434,7 @@ export const makeClientCodec = (options: CodecOptions = {}): ClientCodec => {
   const limits = limitsOf(options)
   return {
     ...limits,
-    decode: (frame) => decodeFrame(serverCatalog, frame, limits),
+    decode: frameDecoder(serverCatalog, limits),
     decodeUnknown: (value) => decodeUnknown(serverCatalog, value, limits),
     encode: (message) => encodeValue(clientCatalog, message, limits)
   }
@@ -421,7 +448,7 @@ export const makeGatewayCodec = (options: CodecOptions = {}): GatewayCodec => {
   const limits = limitsOf(options)
   return {
     ...limits,
-    decode: (frame) => decodeFrame(clientCatalog, frame, limits),
+    decode: frameDecoder(clientCatalog, limits),
     decodeUnknown: (value) => decodeUnknown(clientCatalog, value, limits),
     encode: (event) => encodeValue(serverCatalog, event, limits)
   }
