@@ -192,7 +192,7 @@ const sections: Record<string, () => Promise<void>> = {
     out("## 4. Testkit gateway under load")
     out()
     out(
-      `${r.connections} concurrent clients on loopback (real ws, one process: gateway and clients), each creating a session and running an echo turn through @diminuendo/client: ${r.completed}/${r.connections} turns complete with the right text in ${r.seconds.toFixed(2)} s. Peak RSS ${r.peakRssMiB.toFixed(0)} MiB (baseline ${r.baselineRssMiB.toFixed(0)} MiB), peak heap ${r.peakHeapMiB.toFixed(0)} MiB.`
+      `${r.connections} concurrent clients on loopback (real ws, one process: gateway and clients), each creating a session and running an echo turn through @diminuendo/client: ${r.completed}/${r.connections} turns complete with the right text in ${r.seconds.toFixed(2)} s${r.failures > 0 ? ` (${r.failures} clients failed, the first with: ${r.firstFailure})` : ""}. Peak RSS ${r.peakRssMiB.toFixed(0)} MiB (baseline ${r.baselineRssMiB.toFixed(0)} MiB), peak heap ${r.peakHeapMiB.toFixed(0)} MiB.`
     )
     out()
     if (r.completed !== r.connections) process.exitCode = 1
