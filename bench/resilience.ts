@@ -83,7 +83,8 @@ export const runRecovery = (drops: number) =>
           ),
           Effect.fork
         )
-        const text = Array.from({ length: 2_000 }, (_, i) => `w${i}`).join(" ")
+        // Long enough for every drop and its recovery, at 2 ms a word.
+        const text = Array.from({ length: 200 * (drops + 1) }, (_, i) => `w${i}`).join(" ")
         const seqs: Array<number> = []
         const consumer = yield* client.sessionEvents(session.id).pipe(
           Stream.takeUntil((item) => item.type === "turn_complete"),

@@ -2,7 +2,8 @@
  * `pnpm bench`: runs the benchmarks and writes bench/RESULTS.md. `pnpm bench --quick` (what CI
  * runs) uses small counts so the benchmarks never rot, and writes nothing. One section alone, on
  * the built packages (`pnpm build` first): `node --expose-gc --import tsx bench/run.ts --section
- * codec|client|resilience|gateway`.
+ * codec|client|resilience|gateway`. To see where the time goes: bench/profile-stream.ts (CPU per
+ * streamed frame by package) and bench/latency-tail.ts (request percentiles and collections).
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
