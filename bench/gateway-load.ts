@@ -15,6 +15,8 @@ export interface LoadResult {
   readonly connections: number
   readonly seconds: number
   readonly completed: number
+  readonly failures: number
+  readonly firstFailure: string | undefined
   readonly peakRssMiB: number
   readonly peakHeapMiB: number
   readonly baselineRssMiB: number
@@ -37,6 +39,7 @@ export const runGatewayLoad = (connections: number): Promise<LoadResult> =>
         const gateway = yield* Gateway.make({ heartbeatIntervalMs: 0 })
         const server = yield* WsServer.serve(gateway)
         const start = performance.now()
+        const failures: Array<string> = []
         const one = (i: number) =>
           Effect.scoped(
             Effect.gen(function* () {
@@ -51,6 +54,15 @@ export const runGatewayLoad = (connections: number): Promise<LoadResult> =>
               const last = Chunk.unsafeLast(items)
               return last.type === "turn_complete" && last.finalText === `Echo: hello from client ${i}` ? 1 : 0
             })
+          ).pipe(
+            // A client that fails (on a loaded machine, a connect refused with ECONNRESET) is counted,
+            // not allowed to end the benchmark.
+            Effect.catchAll((error) =>
+              Effect.sync(() => {
+                failures.push(error.message)
+                return 0
+              })
+            )
           )
         const results = yield* Effect.forEach(
           Array.from({ length: connections }, (_, i) => i),
@@ -65,6 +77,8 @@ export const runGatewayLoad = (connections: number): Promise<LoadResult> =>
           connections,
           seconds,
           completed,
+          failures: failures.length,
+          firstFailure: failures[0],
           peakRssMiB: peakRss / 1024 / 1024,
           peakHeapMiB: peakHeap / 1024 / 1024,
           baselineRssMiB: baseline.rss / 1024 / 1024

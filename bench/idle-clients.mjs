@@ -1,16 +1,19 @@
 /**
- * Memory of idle clients, in a fresh Node process on the built packages (as published): heap and
- * RSS beyond the runtime's own baseline (Node with the client and Effect imported) for one
- * connected client, then per client for `count` of them. Prints one JSON line.
+ * Memory of idle connections, in a fresh Node process on the built packages (as published): heap
+ * and RSS beyond the runtime's own baseline (Node with the client and Effect imported) for one
+ * connection, then per connection for `count` of them. `kind` is `client` (@diminuendo/client,
+ * connected and authenticated) or `raw` (a `ws` socket that has read the same handshake), the
+ * baseline. Prints one JSON line.
  *
- * Usage: node --expose-gc bench/idle-clients.mjs <ws-url> <count>
+ * Usage: node --expose-gc bench/idle-clients.mjs <ws-url> <count> [client|raw]
  */
 import { GatewayClient, NodeTransport } from "@diminuendo/client"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import WebSocket from "ws"
 
-const [url, countText] = process.argv.slice(2)
+const [url, countText, kind = "client"] = process.argv.slice(2)
 const count = Number(countText)
 const settle = Effect.promise(async () => {
   await new Promise((resolve) => setTimeout(resolve, 200))
@@ -19,7 +22,18 @@ const settle = Effect.promise(async () => {
   global.gc()
   return process.memoryUsage()
 })
-const connect = GatewayClient.make({ url, pingInterval: 0 })
+
+/** A raw socket, once the gateway has authenticated it; closed with the scope. */
+const rawSocket = Effect.acquireRelease(
+  Effect.async((resume) => {
+    const socket = new WebSocket(url)
+    socket.on("message", (data) => {
+      if (JSON.parse(data.toString()).type === "authenticated") resume(Effect.succeed(socket))
+    })
+  }),
+  (socket) => Effect.sync(() => socket.close())
+)
+const connect = kind === "raw" ? rawSocket : GatewayClient.make({ url, pingInterval: 0 })
 
 const result = await Effect.runPromise(
   Effect.scoped(

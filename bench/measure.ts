@@ -1,3 +1,5 @@
+import * as v8 from "node:v8"
+
 /**
  * Interleaved measurement: every round runs each contender once, in turn, so noise from the
  * machine hits them alike. Throughput is units per second of CPU time (the loops measured are
@@ -47,3 +49,38 @@ export const measure = (
 
 export const fmt = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(1)
+
+/**
+ * Counts the bytes allocated on the V8 heap from now until the returned function is called: the
+ * growth of the used heap plus what each collection in between freed (V8's `GCProfiler` reports
+ * the used heap before and after each one). Everything the thread allocates counts.
+ */
+export const heapCounter = (): (() => number) => {
+  const profiler = new v8.GCProfiler()
+  profiler.start()
+  const before = v8.getHeapStatistics().used_heap_size
+  return () => {
+    const after = v8.getHeapStatistics().used_heap_size
+    const { statistics } = profiler.stop()
+    const freed = statistics.reduce(
+      (sum, gc) => sum + gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize,
+      0
+    )
+    return after - before + freed
+  }
+}
+
+/**
+ * Bytes allocated on the heap per unit by `run` (see {@link heapCounter}): median of `repeats` runs,
+ * each after a forced collection when `--expose-gc` is on.
+ */
+export const allocatedPerUnit = (run: () => void, units: number, repeats = 3): number => {
+  const samples: Array<number> = []
+  for (let i = 0; i < repeats; i++) {
+    global.gc?.()
+    const stop = heapCounter()
+    run()
+    samples.push(stop() / units)
+  }
+  return summarize(samples).median
+}

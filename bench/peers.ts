@@ -123,11 +123,32 @@ const zod = build<z.ZodType>({
   unknown: () => z.unknown()
 })
 
-/** TypeBox's compiled checker for the whole `ServerEvent` union, catch-all for unknown types included. */
-export const typeboxChecker = TypeCompiler.Compile(T.Union(members.map(typebox)))
+/**
+ * A weaker baseline, kept for comparison with earlier results: TypeBox's compiled checker for the
+ * whole `ServerEvent` union, catch-all included, which tries the members in order (`text_delta` is
+ * the 28th of 55).
+ */
+export const typeboxUnion = TypeCompiler.Compile(T.Union(members.map(typebox)))
+
+const checkers: Record<string, { readonly Check: (value: unknown) => boolean }> = Object.create(null)
+let unknownChecker: { readonly Check: (value: unknown) => boolean } | undefined
+for (const member of members) {
+  const type = member.properties?.type?.enum?.[0]
+  const checker = TypeCompiler.Compile(typebox(member))
+  if (type === undefined) unknownChecker = checker
+  else checkers[type] = checker
+}
+
+/**
+ * The fair TypeBox peer: one compiled checker per event type, picked by the frame's `type` (what a
+ * user who knows the protocol is tagged would write: `checkers[v.type].Check(v)`); the catch-all
+ * checker for other types.
+ */
+export const typeboxByType = (value: { readonly type?: unknown }): boolean =>
+  (checkers[value.type as string] ?? unknownChecker!).Check(value)
 
 /** zod's discriminated union of the known event types (a discriminated union needs a literal tag). */
 export const zodUnion = z.discriminatedUnion("type", known.map(zod) as unknown as [z.ZodObject, ...Array<z.ZodObject>])
 
 /** How many event types each peer declares. */
-export const declared = { typebox: members.length, zod: known.length }
+export const declared = { typebox: members.length, zod: known.length, typeboxTypes: Object.keys(checkers).length }

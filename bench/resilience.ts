@@ -83,7 +83,8 @@ export const runRecovery = (drops: number) =>
           ),
           Effect.fork
         )
-        const text = Array.from({ length: 400 }, (_, i) => `w${i}`).join(" ")
+        // Long enough for every drop and its recovery, at 2 ms a word.
+        const text = Array.from({ length: 200 * (drops + 1) }, (_, i) => `w${i}`).join(" ")
         const seqs: Array<number> = []
         const consumer = yield* client.sessionEvents(session.id).pipe(
           Stream.takeUntil((item) => item.type === "turn_complete"),
@@ -102,10 +103,15 @@ export const runRecovery = (drops: number) =>
         )
         yield* client.runTurn(session.id, text)
         for (let i = 0; i < drops; i++) {
+          // The next drop waits for the previous one's recovery (an event delivered on a live
+          // connection), up to 5 s: on a loaded machine a drop can land while the client reconnects.
+          for (let waited = 0; waited < 5_000 && dropAt !== undefined; waited += 5) yield* Effect.sleep("5 millis")
           yield* Effect.sleep("40 millis")
           const [control] = yield* gateway.connections
+          if (control === undefined || consumer.unsafePoll() !== null) break
           dropAt = performance.now()
-          yield* control!.drop()
+          reconnected = false
+          yield* control.drop()
         }
         yield* Fiber.join(consumer)
         const log = (yield* gateway.sessionLog(session.id))

@@ -2,14 +2,15 @@
  * `pnpm bench`: runs the benchmarks and writes bench/RESULTS.md. `pnpm bench --quick` (what CI
  * runs) uses small counts so the benchmarks never rot, and writes nothing. One section alone, on
  * the built packages (`pnpm build` first): `node --expose-gc --import tsx bench/run.ts --section
- * codec|client|resilience|gateway|cluster`.
+ * codec|client|resilience|gateway|sessionState|cluster`. To see where the time goes: bench/profile-stream.ts
+ * (CPU per streamed frame by package) and bench/latency-tail.ts (request percentiles and collections).
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { runClusterBench } from "./cluster.js"
-import { runCodecBench } from "./codec.js"
+import { contenderNames, runCodecBench } from "./codec.js"
 import { runGatewayLoad } from "./gateway-load.js"
 import { fmt, pairedRatio } from "./measure.js"
 import { declared } from "./peers.js"
@@ -53,22 +54,43 @@ const header = () => {
 // one on text_delta alone).
 const sections: Record<string, () => Promise<void>> = {
   codec: async () => {
-    const result = runCodecBench(quick ? { frames: 2_000, rounds: 3 } : { frames: 50_000, rounds: 25 })
+    const rounds = quick ? 3 : 25
+    const frames = quick ? 2_000 : 50_000
     out("## 1. Codec: decode and validate server event frames")
     out()
     out(
-      `${result.frames} frames (${(result.bytes / 1024 / 1024).toFixed(1)} MiB): 80% text_delta, 10% tool events, the rest mixed, a few 200-session session_list. Frames per second of CPU time over ${quick ? 3 : 25} interleaved rounds; ratio = median / median of JSON.parse alone; per round = the ratio to JSON.parse within each round, median (min to max). Each peer declares the whole protocol, generated from its JSON Schema (bench/peers.ts): TypeBox the ${declared.typebox} members of the \`ServerEvent\` union in its order, zod a discriminated union of the ${declared.zod} known types.`
+      `${frames} frames: 80% text_delta, 10% tool events, the rest mixed, a few 200-session session_list; two mixes that differ only in the text_delta texts: ours (40 ASCII characters each) and a realistic one (5 to 40 characters, one text in five with non-ASCII pieces, as a model streams them). Frames per second of CPU time over ${rounds} interleaved rounds; ratio = median / median of JSON.parse alone; per round = the ratio to JSON.parse within each round, median (min to max); bytes allocated on the heap per frame (parsing included) from V8's heap counters, median of 3 runs. Each peer declares the whole protocol, generated from its JSON Schema (bench/peers.ts): TypeBox by type has one compiled checker for each of the ${declared.typeboxTypes} known types and the catch-all, picked by the frame's \`type\` (the fair baseline); TypeBox's union checker tries the ${declared.typebox} members of the \`ServerEvent\` union in order (a weaker baseline, kept for comparison); zod a discriminated union of the ${declared.zod} known types.`
     )
     out()
-    out("| contender | median frames/s | min | max | ratio to JSON.parse | per round |")
-    out("|---|---:|---:|---:|---:|---:|")
-    for (const row of result.rows) {
-      const m = row.measurement
-      const p = row.paired
+    const targets: Array<string> = []
+    for (const mix of ["ours", "realistic"] as const) {
+      const result = runCodecBench({ frames, rounds, mix })
       out(
-        `| ${row.name} | ${fmt(m.median)} | ${fmt(m.min)} | ${fmt(m.max)} | ${row.ratio.toFixed(2)}x | ${p.median.toFixed(2)}x (${p.min.toFixed(2)} to ${p.max.toFixed(2)}) |`
+        `${mix === "ours" ? "Our mix" : "Realistic mix"}: ${(result.bytes / 1024 / 1024).toFixed(1)} MiB, ${(result.bytes / result.frames).toFixed(0)} bytes per frame on average.`
+      )
+      out()
+      out("| contender | median frames/s | min | max | ratio to JSON.parse | per round | bytes/frame |")
+      out("|---|---:|---:|---:|---:|---:|---:|")
+      for (const row of result.rows) {
+        const m = row.measurement
+        const p = row.paired
+        out(
+          `| ${row.name} | ${fmt(m.median)} | ${fmt(m.min)} | ${fmt(m.max)} | ${row.ratio.toFixed(2)}x | ${p.median.toFixed(2)}x (${p.min.toFixed(2)} to ${p.max.toFixed(2)}) | ${row.bytesPerFrame.toFixed(0)} |`
+        )
+      }
+      out()
+      const codecRow = result.rows.find((row) => row.name === contenderNames.codec)!
+      const typeboxRow = result.rows.find((row) => row.name === contenderNames.typeboxByType)!
+      targets.push(
+        `| ${mix === "ours" ? "our mix" : "realistic mix"}: codec ≥ 0.95x JSON.parse (per-round median) | ${codecRow.paired.median.toFixed(2)}x | ${codecRow.paired.median >= 0.95 ? "yes" : "no"} |`,
+        `| ${mix === "ours" ? "our mix" : "realistic mix"}: codec ahead of TypeBox by type (per-round medians) | ${codecRow.paired.median.toFixed(2)}x vs ${typeboxRow.paired.median.toFixed(2)}x | ${codecRow.paired.median > typeboxRow.paired.median ? "yes" : "no"} |`
       )
     }
+    out("Targets (issue 13), in this run:")
+    out()
+    out("| target | this run | met |")
+    out("|---|---:|:---:|")
+    for (const line of targets) out(line)
     out()
   },
   client: async () => {
@@ -80,43 +102,44 @@ const sections: Record<string, () => Promise<void>> = {
     out("## 2. Client: streaming throughput and request latency")
     out()
     out(
-      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; client CPU per frame from \`process.cpuUsage\`.`
+      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decode\` on it (to tell the codec's share from the client's). Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
     )
     out()
-    out("| | median frames/s | min | max | CPU µs/frame (median) |")
-    out("|---|---:|---:|---:|---:|")
+    out("| | median frames/s | min | max | CPU µs/frame (median) | frames per socket read | heap bytes/frame |")
+    out("|---|---:|---:|---:|---:|---:|---:|")
     out(
-      `| raw ws + JSON.parse (baseline) | ${fmt(r.raw.median)} | ${fmt(r.raw.min)} | ${fmt(r.raw.max)} | ${r.rawCpu.median.toFixed(2)} |`
+      `| raw ws + JSON.parse (baseline) | ${fmt(r.raw.median)} | ${fmt(r.raw.min)} | ${fmt(r.raw.max)} | ${r.rawCpu.median.toFixed(2)} | ${r.rawPerRead.toFixed(0)} | ${r.rawBytes.toFixed(0)} |`
     )
     out(
-      `| @diminuendo/client sessionEvents | ${fmt(r.client.median)} | ${fmt(r.client.min)} | ${fmt(r.client.max)} | ${r.clientCpu.median.toFixed(2)} |`
+      `| raw ws + Codec.decode | ${fmt(r.rawCodec.median)} | ${fmt(r.rawCodec.min)} | ${fmt(r.rawCodec.max)} | ${r.rawCodecCpu.median.toFixed(2)} | ${r.rawCodecPerRead.toFixed(0)} | ${r.rawCodecBytes.toFixed(0)} |`
     )
     out(
-      `| ratio (client / raw) | ${(r.client.median / r.raw.median).toFixed(2)}x | | | ${(r.clientCpu.median / r.rawCpu.median).toFixed(2)}x |`
+      `| @diminuendo/client sessionEvents | ${fmt(r.client.median)} | ${fmt(r.client.min)} | ${fmt(r.client.max)} | ${r.clientCpu.median.toFixed(2)} | ${r.clientPerRead.toFixed(0)} | ${r.clientBytes.toFixed(0)} |`
+    )
+    out(
+      `| ratio (client / raw) | ${(r.client.median / r.raw.median).toFixed(2)}x | | | ${(r.clientCpu.median / r.rawCpu.median).toFixed(2)}x | | |`
     )
     const fps = pairedRatio(r.client, r.raw)
     const cpu = pairedRatio(r.clientCpu, r.rawCpu)
     out(
-      `| per-round ratio: median (min to max) | ${fps.median.toFixed(2)}x (${fps.min.toFixed(2)} to ${fps.max.toFixed(2)}) | | | ${cpu.median.toFixed(2)}x (${cpu.min.toFixed(2)} to ${cpu.max.toFixed(2)}) |`
+      `| per-round ratio: median (min to max) | ${fps.median.toFixed(2)}x (${fps.min.toFixed(2)} to ${fps.max.toFixed(2)}) | | | ${cpu.median.toFixed(2)}x (${cpu.min.toFixed(2)} to ${cpu.max.toFixed(2)}) | | |`
     )
     out()
     const l = r.latency
     out(
-      `Round trips, ${quick ? 50 : 2_000} sequential requests each, in alternating blocks of up to 250 after a warm-up, one connection per loop (µs):`
+      `Round trips, ${quick ? 50 : 2_000} sequential requests each, in alternating blocks of up to 250 after a warm-up, one connection per loop (µs; p99: the ${quick ? "highest" : "20th highest"} of ${quick ? 50 : 2_000}):`
     )
     out()
-    out("| | p50 | p99 | p50 overhead vs raw |")
-    out("|---|---:|---:|---:|")
-    out(`| raw ws ping/pong (baseline) | ${l.rawPing.p50.toFixed(0)} | ${l.rawPing.p99.toFixed(0)} | |`)
-    out(
-      `| client.ping | ${l.ping.p50.toFixed(0)} | ${l.ping.p99.toFixed(0)} | ${(l.ping.p50 - l.rawPing.p50).toFixed(0)} |`
-    )
-    out(
-      `| raw ws read_file/file_content (baseline) | ${l.rawReadFile.p50.toFixed(0)} | ${l.rawReadFile.p99.toFixed(0)} | |`
-    )
-    out(
-      `| client.readFile | ${l.readFile.p50.toFixed(0)} | ${l.readFile.p99.toFixed(0)} | ${(l.readFile.p50 - l.rawReadFile.p50).toFixed(0)} |`
-    )
+    out("| | p50 | p99 | p50 overhead vs raw | p99 / raw p99 |")
+    out("|---|---:|---:|---:|---:|")
+    const row = (name: string, x: { p50: number; p99: number }, raw?: { p50: number; p99: number }) =>
+      out(
+        `| ${name} | ${x.p50.toFixed(0)} | ${x.p99.toFixed(0)} | ${raw === undefined ? "" : (x.p50 - raw.p50).toFixed(0)} | ${raw === undefined ? "" : `${(x.p99 / raw.p99).toFixed(2)}x`} |`
+      )
+    row("raw ws ping/pong (baseline)", l.rawPing)
+    row("client.ping", l.ping, l.rawPing)
+    row("raw ws read_file/file_content (baseline)", l.rawReadFile)
+    row("client.readFile", l.readFile, l.rawReadFile)
     out()
     out(
       `${r.inFlight.count} \`read_file\` requests in flight at once on one connection: ${r.inFlight.correct} resolved to their own reply in ${r.inFlight.seconds.toFixed(2)} s; peak heap growth ${r.inFlight.peakHeapDeltaMiB.toFixed(1)} MiB.`
@@ -124,7 +147,25 @@ const sections: Record<string, () => Promise<void>> = {
     out()
     const idle = r.idle
     out(
-      `Idle clients (a fresh process on the built packages, after forced collections; baseline: Node with the client imported, ${idle.baseline.heapMiB.toFixed(1)} MiB heap, ${idle.baseline.rssMiB.toFixed(0)} MiB RSS): the first connected client adds (one-time initialisation included) ${idle.one.heapKiB.toFixed(1)} KiB of heap and ${idle.one.rssKiB.toFixed(0)} KiB of RSS; ${idle.many.count} of them add ${idle.many.heapKiBPerClient.toFixed(1)} KiB of heap and ${idle.many.rssKiBPerClient.toFixed(1)} KiB of RSS each.`
+      `Idle connections (a fresh process on the built packages, after forced collections; baseline: Node with the client imported, ${idle.baseline.heapMiB.toFixed(1)} MiB heap, ${idle.baseline.rssMiB.toFixed(0)} MiB RSS): the first connected client adds (one-time initialisation included) ${idle.one.heapKiB.toFixed(1)} KiB of heap and ${idle.one.rssKiB.toFixed(0)} KiB of RSS; ${idle.many.count} of them add ${idle.many.heapKiBPerClient.toFixed(1)} KiB of heap and ${idle.many.rssKiBPerClient.toFixed(1)} KiB of RSS each. ${r.idleRaw.many.count} raw \`ws\` sockets after the same handshake (the baseline): ${r.idleRaw.many.heapKiBPerClient.toFixed(1)} KiB of heap and ${r.idleRaw.many.rssKiBPerClient.toFixed(1)} KiB of RSS each.`
+    )
+    out()
+    const p50 = Math.max(l.ping.p50 - l.rawPing.p50, l.readFile.p50 - l.rawReadFile.p50)
+    const p99 = Math.max(l.ping.p99 / l.rawPing.p99, l.readFile.p99 / l.rawReadFile.p99)
+    out("Targets (issue 13), in this run:")
+    out()
+    out("| target | this run | met |")
+    out("|---|---:|:---:|")
+    out(
+      `| streaming ≥ 0.9x raw frames/s (per-round median) | ${fps.median.toFixed(2)}x | ${fps.median >= 0.9 ? "yes" : "no"} |`
+    )
+    out(
+      `| CPU per frame ≤ 1.2x raw (per-round median) | ${cpu.median.toFixed(2)}x | ${cpu.median <= 1.2 ? "yes" : "no"} |`
+    )
+    out(`| request p99 ≤ 2x raw p99 (worse of the two) | ${p99.toFixed(2)}x | ${p99 <= 2 ? "yes" : "no"} |`)
+    out(`| request p50 overhead < 30 µs (worse of the two) | ${p50.toFixed(0)} µs | ${p50 < 30 ? "yes" : "no"} |`)
+    out(
+      `| idle heap ≤ 25 KiB per client | ${idle.many.heapKiBPerClient.toFixed(1)} KiB | ${idle.many.heapKiBPerClient <= 25 ? "yes" : "no"} |`
     )
     out()
   },
@@ -154,7 +195,7 @@ const sections: Record<string, () => Promise<void>> = {
     out("## 4. Testkit gateway under load")
     out()
     out(
-      `${r.connections} concurrent clients on loopback (real ws, one process: gateway and clients), each creating a session and running an echo turn through @diminuendo/client: ${r.completed}/${r.connections} turns complete with the right text in ${r.seconds.toFixed(2)} s. Peak RSS ${r.peakRssMiB.toFixed(0)} MiB (baseline ${r.baselineRssMiB.toFixed(0)} MiB), peak heap ${r.peakHeapMiB.toFixed(0)} MiB.`
+      `${r.connections} concurrent clients on loopback (real ws, one process: gateway and clients), each creating a session and running an echo turn through @diminuendo/client: ${r.completed}/${r.connections} turns complete with the right text in ${r.seconds.toFixed(2)} s${r.failures > 0 ? ` (${r.failures} clients failed, the first with: ${r.firstFailure})` : ""}. Peak RSS ${r.peakRssMiB.toFixed(0)} MiB (baseline ${r.baselineRssMiB.toFixed(0)} MiB), peak heap ${r.peakHeapMiB.toFixed(0)} MiB.`
     )
     out()
     if (r.completed !== r.connections) process.exitCode = 1

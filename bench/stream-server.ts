@@ -1,21 +1,65 @@
 /**
- * A minimal gateway for the streaming benchmark, run as a child process so its CPU is not charged
- * to the client under test. Speaks just enough protocol: welcome/connected/authenticated, then on
- * `join_session` a `state_snapshot` followed by FRAMES pre-encoded `text_delta` frames.
+ * A minimal gateway for the client benchmarks, run as a child process so its CPU is not charged to
+ * the client under test. Speaks just enough protocol: welcome/connected/authenticated; `ping`,
+ * `read_file`; on `join_session` of `s-1` a `state_snapshot`, then FRAMES `text_delta` events.
+ *
+ * The stream must never be the bottleneck: its frames are encoded once, at start, as WebSocket
+ * frames into one buffer, and written to the TCP socket in 256 KiB chunks, waiting only for
+ * `drain`. (A `ws.send` per frame, pausing whenever a megabyte is buffered, capped both clients
+ * at the server's pace and let the raw client read a dozen frames per socket read.)
+ *
+ * On `join_session` of any other session (the fan-out benchmark): FANOUT events of its own.
  */
+import type { Socket } from "node:net"
 import { WebSocketServer } from "ws"
+import { random, realisticText } from "./texts.js"
 
 const frames = Number(process.env.FRAMES ?? 10_000)
-const encoded = Array.from({ length: frames }, (_, i) =>
-  JSON.stringify({
-    type: "text_delta",
-    sessionId: "s-1",
-    turnId: "t-1",
-    seq: i + 1,
-    ts: 1_732_000_000_000 + i,
-    text: `token ${i} of the answer `
-  })
+const CHUNK = 256 * 1024
+
+/** A server-to-client text frame (unmasked, FIN set), as RFC 6455 lays it out. */
+const wsFrame = (text: string): Buffer => {
+  const payload = Buffer.from(text)
+  const n = payload.length
+  const header =
+    n < 126
+      ? Buffer.from([0x81, n])
+      : n < 65_536
+        ? Buffer.from([0x81, 126, n >> 8, n & 0xff])
+        : Buffer.from([0x81, 127, 0, 0, 0, 0, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff])
+  return Buffer.concat([header, payload])
+}
+
+const next = random(7)
+const stream = Buffer.concat(
+  Array.from({ length: frames }, (_, i) =>
+    wsFrame(
+      JSON.stringify({
+        type: "text_delta",
+        sessionId: "s-1",
+        turnId: "t-1",
+        seq: i + 1,
+        ts: 1_732_000_000_000 + i,
+        text: realisticText(next)
+      })
+    )
+  )
 )
+
+/** Writes `data` in CHUNK-sized writes, each after the previous one drained when it had to. */
+const pour = (socket: Socket, data: Buffer) => {
+  let offset = 0
+  const write = () => {
+    while (offset < data.length && !socket.destroyed) {
+      const end = Math.min(offset + CHUNK, data.length)
+      const flushed = socket.write(data.subarray(offset, end))
+      offset = end
+      if (!flushed) return socket.once("drain", write)
+    }
+  }
+  write()
+}
+
 const meta = {
   id: "s-1",
   tenantId: "t",
@@ -32,7 +76,9 @@ server.on("listening", () => {
   const address = server.address()
   console.log(typeof address === "object" && address !== null ? address.port : 0)
 })
-server.on("connection", (socket) => {
+server.on("connection", (socket, request) => {
+  const tcp = request.socket as Socket
+  tcp.setNoDelay(true)
   socket.send(
     JSON.stringify({
       type: "welcome",
@@ -61,7 +107,6 @@ server.on("connection", (socket) => {
       )
     }
     if (message.type === "join_session" && message.sessionId !== "s-1") {
-      // Fan-out: any other session gets FANOUT events of its own.
       const sessionId = message.sessionId as string
       const count = Number(process.env.FANOUT ?? 1000)
       const snapshot = { type: "state_snapshot", sessionId, session: { ...meta, id: sessionId }, currentTurn: null }
@@ -81,6 +126,7 @@ server.on("connection", (socket) => {
       return
     }
     if (message.type === "join_session") {
+      // ws writes this frame to the socket at once (no compression): the stream follows it.
       socket.send(
         JSON.stringify({
           type: "state_snapshot",
@@ -94,14 +140,7 @@ server.on("connection", (socket) => {
           requestId: message.requestId
         })
       )
-      let i = 0
-      const pump = () => {
-        while (i < encoded.length) {
-          socket.send(encoded[i++]!)
-          if (socket.bufferedAmount > 1 << 20) return setTimeout(pump, 1)
-        }
-      }
-      pump()
+      pour(tcp, stream)
     }
   })
 })

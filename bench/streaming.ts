@@ -1,20 +1,23 @@
 /**
  * What a user of a streaming agent client feels: `text_delta` throughput into the application and
  * request round trips, against a raw `ws` client that only `JSON.parse`s, on the same server
- * (a child process) in the same run.
+ * (a child process, which writes the stream as fast as the socket takes it) in the same run.
  */
 
 import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as diagnostics from "node:diagnostics_channel"
+import type { Socket } from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { GatewayClient, NodeTransport } from "@diminuendo/client"
+import { Codec } from "@diminuendo/protocol"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 import WebSocket from "ws"
-import { type Measurement, summarize } from "./measure.js"
+import { heapCounter, type Measurement, summarize } from "./measure.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -28,29 +31,75 @@ const startServer = (frames: number): Promise<{ port: number; child: ChildProces
     child.once("error", reject)
   })
 
+/**
+ * Socket reads of this process's client sockets: every `data` event of a TCP socket it opens (the
+ * streaming runs are sequential, so the count during a run is that run's).
+ */
+let socketReads = 0
+diagnostics.subscribe("net.client.socket", (message) => {
+  ;(message as { readonly socket: Socket }).socket.on("data", () => {
+    socketReads++
+  })
+})
+
 interface Run {
   readonly framesPerSecond: number
   readonly cpuMicrosPerFrame: number
+  readonly framesPerRead: number
+  /** Bytes allocated on the heap per frame, everything in this process included. */
+  readonly bytesPerFrame: number
 }
 
-const rawRun = (url: string, frames: number): Promise<Run> =>
+/** Measures from `start()` to `stop()`: time, CPU, socket reads and heap allocation. */
+const meter = (frames: number) => {
+  let cpu = process.cpuUsage()
+  let start = 0
+  let reads = 0
+  let allocated: () => number = () => 0
+  return {
+    start: () => {
+      allocated = heapCounter()
+      reads = socketReads
+      cpu = process.cpuUsage()
+      start = performance.now()
+    },
+    stop: (): Run => {
+      const seconds = (performance.now() - start) / 1000
+      const used = process.cpuUsage(cpu)
+      const bytes = allocated()
+      return {
+        framesPerSecond: frames / seconds,
+        cpuMicrosPerFrame: (used.user + used.system) / frames,
+        framesPerRead: frames / Math.max(1, socketReads - reads),
+        bytesPerFrame: bytes / frames
+      }
+    }
+  }
+}
+
+/** A raw `ws` client: `parse` for each frame (`JSON.parse`, or the codec), nothing else. */
+const rawRun = (url: string, frames: number, parse: (text: string) => unknown): Promise<Run> =>
   new Promise((resolve) => {
     const socket = new WebSocket(url)
+    const m = meter(frames)
     let seen = 0
-    let start = 0
-    let cpu = process.cpuUsage()
+    let streaming = false
     socket.on("message", (data) => {
-      const event = JSON.parse(data.toString())
-      if (event.type === "authenticated") {
-        cpu = process.cpuUsage()
-        start = performance.now()
-        socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
-      } else if (event.type === "text_delta" && ++seen === frames) {
-        const seconds = (performance.now() - start) / 1000
-        const used = process.cpuUsage(cpu)
-        socket.close()
-        resolve({ framesPerSecond: frames / seconds, cpuMicrosPerFrame: (used.user + used.system) / frames })
+      const text = data.toString()
+      if (streaming) {
+        parse(text)
+        if (++seen === frames) {
+          const run = m.stop()
+          socket.close()
+          resolve(run)
+        }
+        return
       }
+      const event = JSON.parse(text)
+      if (event.type === "authenticated") {
+        m.start()
+        socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
+      } else if (event.type === "state_snapshot") streaming = true
     })
   })
 
@@ -59,14 +108,12 @@ const clientRun = (url: string, frames: number): Promise<Run> =>
     Effect.scoped(
       Effect.gen(function* () {
         const client = yield* GatewayClient.make({ url, pingInterval: 0 })
-        const cpu = process.cpuUsage()
-        const start = performance.now()
+        const m = meter(frames)
+        m.start()
         const consume = yield* client.sessionEvents("s-1").pipe(Stream.take(frames), Stream.runDrain, Effect.fork)
         yield* client.joinSession("s-1")
         yield* consume.await
-        const seconds = (performance.now() - start) / 1000
-        const used = process.cpuUsage(cpu)
-        return { framesPerSecond: frames / seconds, cpuMicrosPerFrame: (used.user + used.system) / frames }
+        return m.stop()
       })
     ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
   )
@@ -194,11 +241,11 @@ interface IdleMemory {
   readonly many: { readonly count: number; readonly heapKiBPerClient: number; readonly rssKiBPerClient: number }
 }
 
-/** Idle clients in a fresh process on the built packages (see idle-clients.mjs). */
-const idleMemory = async (url: string, count: number): Promise<IdleMemory> => {
+/** Idle connections in a fresh process on the built packages (see idle-clients.mjs). */
+const idleMemory = async (url: string, count: number, kind: "client" | "raw"): Promise<IdleMemory> => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["--expose-gc", path.join(here, "idle-clients.mjs"), url, String(count)],
+    ["--expose-gc", path.join(here, "idle-clients.mjs"), url, String(count), kind],
     { cwd: path.join(here, ".."), encoding: "utf8" }
   )
   return JSON.parse(stdout.trim().split("\n").pop()!) as IdleMemory
@@ -207,12 +254,23 @@ const idleMemory = async (url: string, count: number): Promise<IdleMemory> => {
 export interface StreamingResult {
   readonly frames: number
   readonly raw: Measurement
+  readonly rawCodec: Measurement
   readonly client: Measurement
   readonly rawCpu: Measurement
+  readonly rawCodecCpu: Measurement
   readonly clientCpu: Measurement
+  /** Frames per socket read, median over rounds. */
+  readonly rawPerRead: number
+  readonly rawCodecPerRead: number
+  readonly clientPerRead: number
+  /** Bytes allocated on the heap per frame, median over rounds. */
+  readonly rawBytes: number
+  readonly rawCodecBytes: number
+  readonly clientBytes: number
   readonly latency: Awaited<ReturnType<typeof latency>>
   readonly inFlight: Awaited<ReturnType<typeof inFlight>>
   readonly idle: IdleMemory
+  readonly idleRaw: IdleMemory
 }
 
 export const runStreamingBench = async (options: {
@@ -224,24 +282,41 @@ export const runStreamingBench = async (options: {
 }): Promise<StreamingResult> => {
   const { port, child } = await startServer(options.frames)
   const url = `ws://127.0.0.1:${port}`
+  const codec = Codec.makeClientCodec()
+  const parse = (text: string) => JSON.parse(text)
+  const decode = (text: string) => codec.decode(text)
   try {
-    await rawRun(url, options.frames)
+    // Warm-up: the JIT compiles each path before anything is recorded.
+    await rawRun(url, options.frames, parse)
+    await rawRun(url, options.frames, decode)
     await clientRun(url, options.frames)
     const raw: Array<Run> = []
+    const rawCodec: Array<Run> = []
     const ours: Array<Run> = []
     for (let i = 0; i < options.rounds; i++) {
-      raw.push(await rawRun(url, options.frames))
+      raw.push(await rawRun(url, options.frames, parse))
+      rawCodec.push(await rawRun(url, options.frames, decode))
       ours.push(await clientRun(url, options.frames))
     }
+    const median = (runs: Array<Run>, f: (run: Run) => number) => summarize(runs.map(f)).median
     return {
       frames: options.frames,
       raw: summarize(raw.map((r) => r.framesPerSecond)),
+      rawCodec: summarize(rawCodec.map((r) => r.framesPerSecond)),
       client: summarize(ours.map((r) => r.framesPerSecond)),
       rawCpu: summarize(raw.map((r) => r.cpuMicrosPerFrame)),
+      rawCodecCpu: summarize(rawCodec.map((r) => r.cpuMicrosPerFrame)),
       clientCpu: summarize(ours.map((r) => r.cpuMicrosPerFrame)),
+      rawPerRead: median(raw, (r) => r.framesPerRead),
+      rawCodecPerRead: median(rawCodec, (r) => r.framesPerRead),
+      clientPerRead: median(ours, (r) => r.framesPerRead),
+      rawBytes: median(raw, (r) => r.bytesPerFrame),
+      rawCodecBytes: median(rawCodec, (r) => r.bytesPerFrame),
+      clientBytes: median(ours, (r) => r.bytesPerFrame),
       latency: await latency(url, options.latencyRounds),
       inFlight: await inFlight(url, options.inFlight),
-      idle: await idleMemory(url, options.idleClients)
+      idle: await idleMemory(url, options.idleClients, "client"),
+      idleRaw: await idleMemory(url, options.idleClients, "raw")
     }
   } finally {
     child.kill()

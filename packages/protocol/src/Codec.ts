@@ -8,8 +8,10 @@
  * The Schemas are compiled once into plain validators (see `internal/compile.ts`); Effect's decoder
  * runs only when a frame is rejected, to describe why.
  *
- * Security: keys named `__proto__` are dropped while parsing, so no frame can reach an object's
- * prototype; `constructor` and other keys are plain data.
+ * Security: keys named `__proto__` are dropped from free JSON after parsing, so no frame can reach
+ * an object's prototype; `constructor` and other keys are plain data. Free JSON deeper than
+ * `maxDepth` is refused both ways, and the walks that check it are iterative: no input, however
+ * deep, cyclic or hostile (getters, proxies, `toJSON`), makes a codec throw.
  *
  * @since 0.1.0
  */
@@ -18,8 +20,9 @@ import * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import * as ClientMessage from "./ClientMessage.js"
-import { compile, FAIL, type Validator } from "./internal/compile.js"
-import { formatIssue, formatPath, render } from "./internal/format.js"
+import { compile, dispatcher, FAIL, NO_TYPE, type Validator } from "./internal/compile.js"
+import { describeThrown, formatIssue, formatPath, render } from "./internal/format.js"
+import { checkNesting, dropProtoKeys } from "./internal/nesting.js"
 import { typeName } from "./internal/typeName.js"
 import { ProtocolError } from "./ProtocolError.js"
 import * as ServerEvent from "./ServerEvent.js"
@@ -36,6 +39,17 @@ export interface CodecOptions {
    * @default 16 MiB
    */
   readonly maxFrameBytes?: number
+  /**
+   * How deeply a frame may nest objects and arrays, the message object itself being level 1.
+   * Only free JSON (tool arguments and outputs, metadata, the payload of an unknown event) can nest
+   * deeply; where it goes deeper, decoding fails with `FrameTooDeep` and encoding refuses the
+   * value. So whatever decodes encodes again, and code that walks a decoded value recursively
+   * (`JSON.stringify` among it) has a known bound. Extra fields of a known message are dropped
+   * unread, whatever their depth.
+   *
+   * @default 1024
+   */
+  readonly maxDepth?: number
 }
 
 /**
@@ -45,6 +59,12 @@ export interface CodecOptions {
 export const defaultMaxFrameBytes = 16 * 1024 * 1024
 
 /**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxDepth = 1024
+
+/**
  * The codec a client uses.
  *
  * @since 0.1.0
@@ -52,6 +72,7 @@ export const defaultMaxFrameBytes = 16 * 1024 * 1024
  */
 export interface ClientCodec {
   readonly maxFrameBytes: number
+  readonly maxDepth: number
   /** A text frame from the gateway to a typed event. Unknown types become `UnknownEvent`. */
   readonly decode: (frame: string) => Either.Either<ServerEvent.ServerEvent, ProtocolError>
   /** An already parsed JSON value to a typed event. */
@@ -68,6 +89,7 @@ export interface ClientCodec {
  */
 export interface GatewayCodec {
   readonly maxFrameBytes: number
+  readonly maxDepth: number
   /** A text frame from a client to a typed message. Unknown types are an `UnknownType` error. */
   readonly decode: (frame: string) => Either.Either<ClientMessage.ClientMessage, ProtocolError>
   /** An already parsed JSON value to a typed message. */
@@ -79,13 +101,18 @@ export interface GatewayCodec {
 interface Member {
   readonly schema: Schema.Schema<any, any>
   readonly decode: Validator
+  /** `decode` for values fresh from `JSON.parse`. */
+  readonly parsed: Validator
   readonly encode: Validator
   /** Holds free JSON or records, where a parsed `__proto__` key could survive decoding. */
   readonly open: boolean
 }
 
 interface Catalog {
-  readonly members: ReadonlyMap<string, Member>
+  /** The closed members' `parsed` validators, by `type`: FAIL, NO_TYPE or the decoded value. */
+  readonly decodeClosed: Validator
+  /** By `type`; no prototype, so no `type` reaches an inherited property. */
+  readonly members: Readonly<Record<string, Member | undefined>>
   /** Where a `type` not in `members` goes; `undefined` makes it an `UnknownType` error. */
   readonly unknown: Member | undefined
   /** The `type` a typed value carries when it is the unknown member. */
@@ -107,6 +134,7 @@ const member = (schema: Schema.Schema<any, any>): Member => {
   return {
     schema,
     decode: compile(schema.ast, "decode") ?? fallback(slowDecode),
+    parsed: compile(schema.ast, "parsed") ?? fallback(slowDecode),
     encode: compile(schema.ast, "encode") ?? fallback(slowEncode),
     open: isOpen(schema.ast)
   }
@@ -139,15 +167,29 @@ const catalog = (
   schemas: ReadonlyArray<Schema.Schema.AnyNoContext & { readonly Type: { readonly type: string } }>,
   unknown: Schema.Schema<any, any> | undefined,
   noun: string
-): Catalog => ({
-  members: new Map(schemas.map((schema) => [typeName(schema), member(schema)])),
-  unknown: unknown === undefined ? undefined : member(unknown),
-  unknownTag: unknown === undefined ? undefined : "unknown",
-  noun
-})
+): Catalog => {
+  const members: Record<string, Member> = Object.assign(
+    Object.create(null),
+    Object.fromEntries(schemas.map((schema) => [typeName(schema), member(schema)]))
+  )
+  return {
+    members,
+    decodeClosed: dispatcher(
+      Object.entries(members).flatMap(([type, m]) => (m.open ? [] : [[type, m.parsed] as const]))
+    ),
+    unknown: unknown === undefined ? undefined : member(unknown),
+    unknownTag: unknown === undefined ? undefined : "unknown",
+    noun
+  }
+}
 
 const serverCatalog = catalog(ServerEvent.knownMembers, ServerEvent.UnknownEventFromWire, "server event")
 const clientCatalog = catalog(ClientMessage.members, undefined, "client message")
+
+interface Limits {
+  readonly maxFrameBytes: number
+  readonly maxDepth: number
+}
 
 const fail = (
   reason: ProtocolError["reason"],
@@ -166,7 +208,57 @@ const fail = (
 
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-const decodeValue = (cat: Catalog, value: unknown, source: string | undefined): Either.Either<any, ProtocolError> => {
+/**
+ * The wire form of a decoded or encoded value, checked for what `JSON.stringify` and recursive
+ * readers cannot take: nesting past `maxDepth`, a cycle, more containers than a frame can hold.
+ */
+const checkWire = (
+  type: string,
+  wire: object,
+  limits: Limits,
+  prefix: ReadonlyArray<string> = []
+): Either.Either<never, ProtocolError> | undefined => {
+  // Each object or array takes at least two bytes of the frame.
+  const problem = checkNesting(wire, limits.maxDepth, Math.floor(limits.maxFrameBytes / 2))
+  if (problem === undefined) return undefined
+  switch (problem.kind) {
+    case "TooDeep":
+      return fail(
+        "FrameTooDeep",
+        type,
+        [...prefix, problem.field],
+        `nests deeper than the maximum of ${limits.maxDepth} levels`
+      )
+    case "Cyclic":
+      return fail(
+        "InvalidMessage",
+        type,
+        [...prefix, problem.field],
+        "refers to itself (a cycle), which JSON cannot hold"
+      )
+    case "TooMany":
+      return fail(
+        "FrameTooLarge",
+        type,
+        [],
+        `holds more objects and arrays than a frame of at most ${limits.maxFrameBytes} bytes can`
+      )
+  }
+}
+
+/** A value that threw while being read or written (a getter, a proxy, `toJSON`, a BigInt). */
+const threw = (type: unknown, doing: string, error: unknown): Either.Either<never, ProtocolError> =>
+  fail("InvalidMessage", typeof type === "string" ? type : undefined, [], `${doing} threw ${describeThrown(error)}`)
+
+const decodeValue = (
+  cat: Catalog,
+  value: unknown,
+  source: string | undefined,
+  limits: Limits,
+  checkDepth: boolean
+): Either.Either<any, ProtocolError> => {
+  // A value with a source was parsed from it here.
+  const parsed = source !== undefined
   if (!isObject(value)) return fail("InvalidMessage", undefined, [], `expected an object, got ${render(value, source)}`)
   const type = value.type
   if (typeof type !== "string") {
@@ -177,13 +269,16 @@ const decodeValue = (cat: Catalog, value: unknown, source: string | undefined): 
       type === undefined ? "is missing" : `expected a string, got ${render(type, source)}`
     )
   }
-  const target = cat.members.get(type) ?? cat.unknown
+  const target = cat.members[type] ?? cat.unknown
   if (target === undefined) {
     return fail("UnknownType", type, ["type"], `unknown ${cat.noun} type ${render(type, undefined)}`)
   }
-  const out = target.decode(value)
-  if (out !== FAIL) return Either.right(out)
-  return describeFailure(target, "decode", type, value, source)
+  const out = parsed ? target.parsed(value) : target.decode(value)
+  if (out === FAIL) return describeFailure(target, "decode", type, value, source)
+  // An unknown event's wire form is the value itself; a known message's is what was kept of it.
+  if (checkDepth && target.open)
+    return checkWire(type, target === cat.unknown ? value : (out as object), limits) ?? Either.right(out)
+  return Either.right(out)
 }
 
 const describeFailure = (
@@ -237,68 +332,111 @@ const utf8Length = (text: string): number => {
 export const exceedsBytes = (text: string, max: number): boolean =>
   text.length > max ? true : text.length * 3 <= max ? false : utf8Length(text) > max
 
-const dropProto = (key: string, value: unknown) => (key === "__proto__" ? undefined : value)
-
 /** Whether the text could spell a `__proto__` key: literally, or with `\u00XX` escapes. */
 const mayHideProto = (text: string): boolean => text.includes("__proto__") || text.includes("\\u00")
 
-const decodeFrame = (cat: Catalog, frame: string, maxFrameBytes: number): Either.Either<any, ProtocolError> => {
-  if (exceedsBytes(frame, maxFrameBytes)) {
-    return fail("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${maxFrameBytes} bytes`)
+/** What `decode` does past the fast path: free JSON, unknown types, rejections. */
+const decodeParsed = (
+  cat: Catalog,
+  frame: string,
+  value: unknown,
+  limits: Limits
+): Either.Either<any, ProtocolError> => {
+  // Where free JSON is kept, `__proto__` keys are dropped (rare: only when the frame spells one),
+  // and the depth is checked when the frame is long enough to nest past the limit.
+  if (typeof value === "object" && value !== null && mayHideProto(frame)) dropProtoKeys(value)
+  return decodeValue(cat, value, frame, limits, frame.length >= 2 * (limits.maxDepth + 1))
+}
+
+/** `decode` for one catalog and limits: text frame to typed value. */
+const frameDecoder = (cat: Catalog, limits: Limits) => {
+  const max = limits.maxFrameBytes
+  return (frame: string): Either.Either<any, ProtocolError> => {
+    if (typeof frame !== "string") {
+      return fail("InvalidJson", undefined, [], `expected a text frame (a string), got ${render(frame, undefined)}`)
+    }
+    if (frame.length * 3 > max && exceedsBytes(frame, max)) {
+      return fail("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${max} bytes`)
+    }
+    let value: unknown
+    try {
+      value = JSON.parse(frame)
+    } catch (error) {
+      return fail("InvalidJson", undefined, [], `invalid JSON (${(error as Error).message})`)
+    }
+    // A closed message keeps only its declared keys: no `__proto__` key and no deep extra field
+    // survives it.
+    const out = cat.decodeClosed(value)
+    if (out !== FAIL && out !== NO_TYPE) return Either.right(out)
+    return decodeParsed(cat, frame, value, limits)
   }
-  let value: unknown
-  try {
-    value = JSON.parse(frame)
-  } catch (error) {
-    return fail("InvalidJson", undefined, [], `invalid JSON (${(error as Error).message})`)
-  }
-  const target =
-    typeof value === "object" && value !== null ? cat.members.get((value as { type?: any }).type) : undefined
-  // A closed message keeps only its declared keys, so a `__proto__` key cannot survive it. Where
-  // free JSON is kept, the frame is parsed again without such keys (rare: only when it spells one).
-  if ((target === undefined || target.open) && mayHideProto(frame)) value = JSON.parse(frame, dropProto)
-  if (target !== undefined) {
-    const out = target.decode(value)
-    if (out !== FAIL) return Either.right(out)
-  }
-  return decodeValue(cat, value, frame)
 }
 
 const encodeValue = (
   cat: Catalog,
   value: { readonly type: string },
-  maxFrameBytes: number
+  limits: Limits
 ): Either.Either<string, ProtocolError> => {
-  const type = isObject(value) ? value.type : undefined
-  const target = typeof type !== "string" ? undefined : type === cat.unknownTag ? cat.unknown : cat.members.get(type)
-  if (target === undefined) {
-    return fail(
-      "UnknownType",
-      typeof type === "string" ? type : undefined,
-      ["type"],
-      `cannot encode a ${cat.noun} of type ${render(type, undefined)}`
-    )
+  let type: unknown
+  try {
+    type = isObject(value) ? value.type : undefined
+    const target = typeof type !== "string" ? undefined : type === cat.unknownTag ? cat.unknown : cat.members[type]
+    if (target === undefined) {
+      return fail(
+        "UnknownType",
+        typeof type === "string" ? type : undefined,
+        ["type"],
+        `cannot encode a ${cat.noun} of type ${render(type, undefined)}`
+      )
+    }
+    const wire = target.encode(value)
+    if (wire === FAIL) return describeFailure(target, "encode", type as string, value, undefined)
+    if (target.open) {
+      // An unknown event's wire form is its payload.
+      const problem = checkWire(type as string, wire as object, limits, target === cat.unknown ? ["payload"] : [])
+      if (problem !== undefined) return problem
+    }
+    const text: string | undefined = JSON.stringify(wire)
+    if (typeof text !== "string") return fail("InvalidMessage", type as string, [], "is not JSON (toJSON gave nothing)")
+    if (exceedsBytes(text, limits.maxFrameBytes)) {
+      return fail(
+        "FrameTooLarge",
+        type as string,
+        [],
+        `encoded frame exceeds the maximum of ${limits.maxFrameBytes} bytes`
+      )
+    }
+    return Either.right(text)
+  } catch (error) {
+    return threw(type, "encoding", error)
   }
-  const wire = target.encode(value)
-  if (wire === FAIL) return describeFailure(target, "encode", type as string, value, undefined)
-  const text = JSON.stringify(wire)
-  if (exceedsBytes(text, maxFrameBytes)) {
-    return fail("FrameTooLarge", type as string, [], `encoded frame exceeds the maximum of ${maxFrameBytes} bytes`)
-  }
-  return Either.right(text)
 }
+
+const decodeUnknown = (cat: Catalog, value: unknown, limits: Limits): Either.Either<any, ProtocolError> => {
+  try {
+    return decodeValue(cat, value, undefined, limits, true)
+  } catch (error) {
+    // A getter or a proxy trap of the value threw.
+    return threw(undefined, "reading the value", error)
+  }
+}
+
+const limitsOf = (options: CodecOptions): Limits => ({
+  maxFrameBytes: options.maxFrameBytes ?? defaultMaxFrameBytes,
+  maxDepth: options.maxDepth ?? defaultMaxDepth
+})
 
 /**
  * @since 0.1.0
  * @category constructors
  */
 export const makeClientCodec = (options: CodecOptions = {}): ClientCodec => {
-  const maxFrameBytes = options.maxFrameBytes ?? defaultMaxFrameBytes
+  const limits = limitsOf(options)
   return {
-    maxFrameBytes,
-    decode: (frame) => decodeFrame(serverCatalog, frame, maxFrameBytes),
-    decodeUnknown: (value) => decodeValue(serverCatalog, value, undefined),
-    encode: (message) => encodeValue(clientCatalog, message, maxFrameBytes)
+    ...limits,
+    decode: frameDecoder(serverCatalog, limits),
+    decodeUnknown: (value) => decodeUnknown(serverCatalog, value, limits),
+    encode: (message) => encodeValue(clientCatalog, message, limits)
   }
 }
 
@@ -307,12 +445,12 @@ export const makeClientCodec = (options: CodecOptions = {}): ClientCodec => {
  * @category constructors
  */
 export const makeGatewayCodec = (options: CodecOptions = {}): GatewayCodec => {
-  const maxFrameBytes = options.maxFrameBytes ?? defaultMaxFrameBytes
+  const limits = limitsOf(options)
   return {
-    maxFrameBytes,
-    decode: (frame) => decodeFrame(clientCatalog, frame, maxFrameBytes),
-    decodeUnknown: (value) => decodeValue(clientCatalog, value, undefined),
-    encode: (event) => encodeValue(serverCatalog, event, maxFrameBytes)
+    ...limits,
+    decode: frameDecoder(clientCatalog, limits),
+    decodeUnknown: (value) => decodeUnknown(clientCatalog, value, limits),
+    encode: (event) => encodeValue(serverCatalog, event, limits)
   }
 }
 

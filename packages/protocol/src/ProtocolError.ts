@@ -8,9 +8,12 @@ import * as Schema from "effect/Schema"
 /**
  * Why a frame or a value was rejected:
  * - `FrameTooLarge`: the frame is over the codec's `maxFrameBytes`.
+ * - `FrameTooDeep`: free JSON in the frame nests objects and arrays deeper than the codec's
+ *   `maxDepth`.
  * - `InvalidJson`: the frame is not JSON.
  * - `InvalidMessage`: JSON, but not a valid message (not an object, no string `type`, a field
- *   missing or of the wrong type).
+ *   missing or of the wrong type); or a value that cannot be written as JSON (a cycle, a BigInt,
+ *   a getter or `toJSON` that throws).
  * - `UnknownType`: a `type` this side cannot handle (gateway side: an unknown client message).
  * - `UnsafeInteger`: an integer field holds a number outside ±(2^53-1), which JSON parsers round.
  *
@@ -19,6 +22,7 @@ import * as Schema from "effect/Schema"
  */
 export const ProtocolErrorReason = Schema.Literal(
   "FrameTooLarge",
+  "FrameTooDeep",
   "InvalidJson",
   "InvalidMessage",
   "UnknownType",

@@ -3,7 +3,7 @@ import * as Either from "effect/Either"
 import * as Codec from "../src/Codec.js"
 import { ProtocolError } from "../src/ProtocolError.js"
 import type * as ServerEvent from "../src/ServerEvent.js"
-import { unicodeSamples } from "./fixtures/examples.js"
+import { toolCallWith, unicodeSamples } from "./fixtures/examples.js"
 
 const decodeOk = (frame: string): ServerEvent.ServerEvent => {
   const result = Codec.decodeServerEvent(frame)
@@ -226,17 +226,7 @@ describe("Codec: the seeds' edge cases", () => {
   it("tool args nested 1,000 levels deep are kept", () => {
     let args: unknown = "leaf"
     for (let i = 0; i < 1000; i++) args = { child: args }
-    const frame = JSON.stringify({
-      type: "tool_call",
-      sessionId: "s",
-      turnId: "t",
-      seq: 1,
-      ts: 1,
-      toolCallId: "c",
-      toolName: "n",
-      args
-    })
-    const event = decodeOk(frame)
+    const event = decodeOk(JSON.stringify(toolCallWith(args)))
     assert.deepStrictEqual(event.type === "tool_call" && event.args, args)
   })
 

@@ -57,6 +57,8 @@ const mutate = (value: unknown, pick: number, replacement: unknown, remove: bool
   return copy
 }
 
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
 const replacement = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
   fc.constantFrom(-1, 0.5, 2 ** 53, -(2 ** 53), 2 ** 63, Number.POSITIVE_INFINITY, "", "x", null, true, [], {}),
@@ -83,6 +85,7 @@ for (const direction of directions) {
     direction.members.forEach((schema: Schema.Schema<any, any>, index) => {
       const type = direction.types[index]!
       const decodeFast = compile(schema.ast, "decode")!
+      const decodeParsed = compile(schema.ast, "parsed")!
       const decodeSlow = reference(ParseResult.decodeUnknownEither(schema, exact))
 
       it.prop(
@@ -127,6 +130,22 @@ for (const direction of directions) {
         },
         { fastCheck: { numRuns: 60 } }
       )
+
+      it.prop(
+        `${type}: the validator for freshly parsed JSON gives exactly the Schema's verdicts on mutated frames`,
+        [arbitrary(schema), mutation, fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 })],
+        ([value, [pick, next, remove], extra], ctx) => {
+          counted(ctx)
+          // Extra keys at the top level as well: the parsed validator must drop them too.
+          const mutated = mutate(value, pick, next, remove)
+          const text = JSON.stringify(isRecord(mutated) ? { ...sanitize(extra), ...mutated } : mutated)
+          const fast = decodeParsed(JSON.parse(text))
+          const slow = decodeSlow(JSON.parse(text))
+          assert.strictEqual(fast !== FAIL, Either.isRight(slow), text)
+          if (Either.isRight(slow)) assert.deepStrictEqual(fast, slow.right)
+        },
+        { fastCheck: { numRuns: 60 } }
+      )
     })
   })
 }
@@ -157,6 +176,26 @@ describe("unions", () => {
         const compiled = fast(input)
         const reference = slow(input)
         assert.strictEqual(Either.isRight(compiled), Either.isRight(reference), JSON.stringify(input))
+        if (Either.isRight(reference)) assert.deepStrictEqual(Either.getOrThrow(compiled), reference.right)
+      },
+      { fastCheck: { numRuns: 1000 } }
+    )
+  }
+
+  const textUnions: ReadonlyArray<readonly [string, string, fc.Arbitrary<unknown>, Decode, Decode]> = [
+    ["server", "ServerEvent", anyServer, Codec.client.decode as Decode, slowServer],
+    ["gateway", "ClientMessage", anyClient, Codec.gateway.decode as Decode, slowClient]
+  ]
+  for (const [side, union, values, fast, slow] of textUnions) {
+    it.prop(
+      `the ${side} codec decodes from text exactly what Schema.decodeUnknown(${union}) decodes of the parsed text (__proto__ keys dropped)`,
+      [values, mutation],
+      ([value, [pick, next, remove]], ctx) => {
+        counted(ctx)
+        const text = JSON.stringify(mutate(value, pick, next, remove)) ?? "null"
+        const compiled = fast(text)
+        const reference = slow(sanitize(JSON.parse(text)))
+        assert.strictEqual(Either.isRight(compiled), Either.isRight(reference), text)
         if (Either.isRight(reference)) assert.deepStrictEqual(Either.getOrThrow(compiled), reference.right)
       },
       { fastCheck: { numRuns: 1000 } }

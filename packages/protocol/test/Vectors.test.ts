@@ -27,12 +27,11 @@ const files = load()
 
 const decoderFor = (
   file: VectorFile,
-  maxFrameBytes?: number
+  options: Codec.CodecOptions = {}
 ): {
   decode: (frame: string) => Either.Either<unknown, ProtocolError>
   encode: (value: any) => Either.Either<string, ProtocolError>
 } => {
-  const options = maxFrameBytes === undefined ? {} : { maxFrameBytes }
   if (file.direction === "server") {
     const codec = Codec.makeClientCodec(options)
     const gateway = Codec.makeGatewayCodec(options)
@@ -75,7 +74,7 @@ describe("conformance vectors", () => {
       for (const vector of file.invalid) {
         it(`rejects ${vector.name}`, ({ task }) => {
           Object.assign(task.meta, { table: "conformance vectors (invalid)" })
-          const { decode } = decoderFor(file, vector.options?.maxFrameBytes)
+          const { decode } = decoderFor(file, vector.options)
           const decoded = decode(vector.frame)
           assert.isTrue(Either.isLeft(decoded), "expected a ProtocolError")
           const error = Either.flip(decoded).pipe(Either.getOrThrow)

@@ -18,8 +18,21 @@ export const FAIL: unique symbol = Symbol.for("@diminuendo/protocol/FAIL")
 /** @internal */
 export type Validator = (u: unknown) => unknown
 
-/** @internal */
-export type Direction = "decode" | "encode"
+/**
+ * What a dispatcher returns when `u` is not an object with a `type` it has a validator for.
+ *
+ * @internal
+ */
+export const NO_TYPE: unique symbol = Symbol.for("@diminuendo/protocol/NO_TYPE")
+
+/**
+ * `decode` takes any value; `parsed` decodes too, but only values fresh from `JSON.parse` (plain
+ * objects and arrays, all the way down), which lets it skip the prototype and ownership checks
+ * while `Object.prototype` holds none of the names it reads; `encode` goes the other way.
+ *
+ * @internal
+ */
+export type Direction = "decode" | "parsed" | "encode"
 
 const hasOwn = Object.prototype.hasOwnProperty
 const parseOptions: AST.ParseOptions = { errors: "first", exact: true }
@@ -111,13 +124,19 @@ export const compile = (ast: AST.AST, direction: Direction): Validator | undefin
           return out ?? u
         }
       }
-      case "TypeLiteral":
-        return generateTypeLiteral(ast, go) ?? compileTypeLiteral(ast, go)
+      case "TypeLiteral": {
+        if (direction !== "parsed") return generateTypeLiteral(ast, go) ?? compileTypeLiteral(ast, go)
+        // Where Object.prototype holds a name the shape reads, the careful validator decides.
+        let careful: Validator | undefined
+        const fallback: Validator = (u) => (careful ??= compile(ast, "decode") ?? (() => FAIL))(u)
+        return generateParsedTypeLiteral(ast, go, fallback) ?? compile(ast, "decode")
+      }
       case "Transformation": {
         // Only synchronous, total transformations (`Schema.transform`) are compiled.
         if (ast.transformation._tag !== "FinalTransformation") return undefined
         const from = go(ast.from)
-        const to = go(ast.to)
+        // What a transformation yields is not fresh from JSON.parse: checked as any value.
+        const to = direction === "parsed" ? compile(ast.to, "decode") : go(ast.to)
         if (from === undefined || to === undefined) return undefined
         const { decode, encode } = ast.transformation
         const self = ast
@@ -125,7 +144,7 @@ export const compile = (ast: AST.AST, direction: Direction): Validator | undefin
           const result = f(value, parseOptions, self, value)
           return Either.isEither(result) && Either.isRight(result) ? result.right : FAIL
         }
-        if (direction === "decode") {
+        if (direction !== "encode") {
           return (u) => {
             const decoded = from(u)
             if (decoded === FAIL) return FAIL
@@ -281,6 +300,65 @@ const generateTypeLiteral = (
   return generate(params, args, "validate", lines.join("\n"))
 }
 
+/**
+ * {@link generateTypeLiteral} for values fresh from `JSON.parse`: their objects inherit from
+ * Object.prototype and hold no `undefined`, so while Object.prototype holds none of the names read
+ * here, a defined value is an own one and `undefined` means absent. Otherwise `careful` decides.
+ */
+const generateParsedTypeLiteral = (
+  ast: AST.TypeLiteral,
+  go: (ast: AST.AST) => Validator | undefined,
+  careful: Validator
+): Validator | undefined => {
+  if (!canGenerate || ast.indexSignatures.length > 0 || ast.propertySignatures.length === 0) return undefined
+  const params: Array<string> = ["FAIL", "OP", "isArray", "careful"]
+  const args: Array<unknown> = [FAIL, Object.prototype, Array.isArray, careful]
+  const bind = binder(params, args)
+  const keys = ast.propertySignatures.map((ps) => JSON.stringify(ps.name))
+  const lines: Array<string> = [
+    `if (typeof u !== "object" || u === null || isArray(u)) return FAIL;`,
+    `if (${keys.map((key) => `OP[${key}] !== undefined`).join(" || ")}) return careful(u);`,
+    // Whether every field decoded to its input value: then, with no other key, `u` itself is the
+    // decoded value and nothing is copied.
+    "var same = true;",
+    `var present = ${ast.propertySignatures.filter((ps) => !ps.isOptional).length};`
+  ]
+  const required: Array<string> = []
+  const optional: Array<string> = []
+  for (let i = 0; i < ast.propertySignatures.length; i++) {
+    const ps = ast.propertySignatures[i]!
+    if (typeof ps.name !== "string") return undefined
+    const key = keys[i]!
+    const x = `x${i}`
+    const o = `o${i}`
+    // A simple check rejects `undefined`, so it also tells that a required field is present.
+    const simple = simpleCheck(ps.type, x, bind)
+    let body: string
+    if (simple !== undefined) body = `if (!(${simple})) return FAIL; var ${o} = ${x};`
+    else {
+      const validator = go(ps.type)
+      if (validator === undefined) return undefined
+      body = `var ${o} = ${bind(validator)}(${x}); if (${o} === FAIL) return FAIL; if (${o} !== ${x}) same = false;`
+    }
+    lines.push(`var ${x} = u[${key}];`)
+    if (ps.isOptional) {
+      lines.push(`var h${i} = ${x} !== undefined; if (h${i}) { ${body} present++; }`)
+      optional.push(`if (h${i}) out[${key}] = ${o};`)
+    } else {
+      lines.push(simple !== undefined ? body : `if (${x} === undefined) return FAIL; ${body}`)
+      required.push(`${key}: ${o}`)
+    }
+  }
+  lines.push(
+    // `for...in` also counts inherited enumerable names: then the fields are copied.
+    "if (same) { var n = 0; for (var k in u) n++; if (n === present) return u; }",
+    `var out = { ${required.join(", ")} };`,
+    ...optional,
+    "return out;"
+  )
+  return generate(params, args, "validateParsed", lines.join("\n"))
+}
+
 /** Makes a function from source; `params` name the values in `args` it closes over. */
 const generate = (params: Array<string>, args: Array<unknown>, name: string, body: string): Validator =>
   new Function(...params, `"use strict"; return function ${name}(u) {\n${body}\n}`)(...args) as Validator
@@ -387,4 +465,46 @@ const generateUnion = (members: ReadonlyArray<Validator>): Validator | undefined
   const bind = binder(params, args)
   const tries = members.map((member) => `o = ${bind(member)}(u); if (o !== FAIL) return o;`)
   return generate(params, args, "validateUnion", `var o;\n${tries.join("\n")}\nreturn FAIL;`)
+}
+
+/**
+ * One function that runs the validator of `u.type`: `NO_TYPE` when `u` is not an object or its
+ * `type` is none of `validators`' (a string compared by length first, then by value). Each type has
+ * its own call site, so the call is monomorphic and the hot validators are inlined, where a lookup
+ * in a table calls all of them from one (megamorphic) site.
+ *
+ * @internal
+ */
+export const dispatcher = (validators: ReadonlyArray<readonly [type: string, validator: Validator]>): Validator => {
+  if (!canGenerate) {
+    const table: Record<string, Validator | undefined> = Object.create(null)
+    for (const [type, validator] of validators) table[type] = validator
+    return (u) => {
+      if (typeof u !== "object" || u === null || Array.isArray(u)) return NO_TYPE
+      const type = (u as { readonly type?: unknown }).type
+      const validator = typeof type === "string" ? table[type] : undefined
+      return validator === undefined ? NO_TYPE : validator(u)
+    }
+  }
+  const params: Array<string> = ["NO_TYPE", "isArray"]
+  const args: Array<unknown> = [NO_TYPE, Array.isArray]
+  const bind = binder(params, args)
+  const byLength = new Map<number, Array<string>>()
+  for (const [type, validator] of validators) {
+    const line = `if (t === ${JSON.stringify(type)}) return ${bind(validator)}(u);`
+    byLength.set(type.length, [...(byLength.get(type.length) ?? []), line])
+  }
+  const cases = [...byLength].map(([length, lines]) => `case ${length}:\n${lines.join("\n")}\nreturn NO_TYPE;`)
+  return generate(
+    params,
+    args,
+    "dispatch",
+    [
+      'if (typeof u !== "object" || u === null || isArray(u)) return NO_TYPE;',
+      "var t = u.type;",
+      'if (typeof t !== "string") return NO_TYPE;',
+      `switch (t.length) {\n${cases.join("\n")}\n}`,
+      "return NO_TYPE;"
+    ].join("\n")
+  )
 }

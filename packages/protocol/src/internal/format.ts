@@ -15,15 +15,36 @@ export interface FormattedIssue {
   readonly detail: string
 }
 
+const MAX_KEY = 40
+
+/** A name from the frame, cut short: an error message stays small whatever the frame holds. */
+const clip = (name: string): string =>
+  name.length > MAX_KEY ? `${name.slice(0, MAX_KEY - 4)}... (${name.length} chars)` : name
+
 /** @internal */
 export const formatPath = (root: string, path: ReadonlyArray<string | number>): string => {
-  let out = root
+  let out = clip(root)
   for (const key of path) {
     if (typeof key === "number") out += `[${key}]`
-    else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) out += out === "" ? key : `.${key}`
-    else out += `[${JSON.stringify(key)}]`
+    else if (key.length <= MAX_KEY && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) out += out === "" ? key : `.${key}`
+    else out += `[${JSON.stringify(clip(key))}]`
   }
   return out
+}
+
+/**
+ * What a value threw while being read or written, in a few words. Reading the thrown value can
+ * throw again (a hostile `message` getter); then it is just "an exception".
+ *
+ * @internal
+ */
+export const describeThrown = (error: unknown): string => {
+  try {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : render(error, undefined)
+    return text.length > MAX_RENDERED ? `${text.slice(0, MAX_RENDERED - 3)}...` : text
+  } catch {
+    return "an exception"
+  }
 }
 
 /**

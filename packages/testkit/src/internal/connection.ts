@@ -5,6 +5,7 @@
  * @internal
  */
 import {
+  ClientMessage,
   CloseCode,
   type Codec,
   ErrorCode,
@@ -168,5 +169,8 @@ export const rejection = (error: ProtocolError): ServerEvent.ErrorEvent => ({
   type: "error",
   code: ErrorCode.fromProtocolError(error),
   message: error.message,
-  ...(error.messageType === undefined ? {} : { requestType: error.messageType })
+  // Only a type the gateway knows is named back: a frame's own `type` may be any (long) string.
+  ...(error.messageType !== undefined && knownTypes.has(error.messageType) ? { requestType: error.messageType } : {})
 })
+
+const knownTypes: ReadonlySet<string> = new Set(ClientMessage.types)
