@@ -1,1 +1,1 @@
-export default ["packages/protocol", "packages/testkit", "packages/client"]
+export default ["packages/protocol", "packages/testkit", "packages/client", "packages/cli"]
