@@ -21,6 +21,7 @@ import * as Files from "./internal/commands/files.js"
 import * as History from "./internal/commands/history.js"
 import * as Info from "./internal/commands/info.js"
 import * as Members from "./internal/commands/members.js"
+import * as Mirror from "./internal/commands/mirror.js"
 import * as Sessions from "./internal/commands/sessions.js"
 import * as Tail from "./internal/commands/tail.js"
 import * as Turn from "./internal/commands/turn.js"
@@ -49,6 +50,7 @@ export const command = Command.make("diminuendo").pipe(
     History.events,
     Turn.command,
     Tail.command,
+    Mirror.command,
     Validate.command,
     GatewayCommand.make("gateway")
   ])
