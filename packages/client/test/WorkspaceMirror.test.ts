@@ -160,7 +160,7 @@ describe("WorkspaceMirror", () => {
   it.scopedLive("the connection dropped mid-turn: paused, then the directory catches up with the gateway", () =>
     Effect.gen(function* () {
       const { gateway, client } = yield* overWs.setup({ agentStepMs: 2 })
-      const c = yield* client({ reconnectSchedule: undefined })
+      const c = yield* client()
       const dir = yield* tempDir
       const session = yield* gateway.createSession("dev", "coding-agent")
       const mirror = yield* WorkspaceMirror.make(c, { sessionId: session.id, directory: dir })
