@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     name: "cli",
     include: ["test/**/*.test.ts"],
+    // The bin run as processes and in a terminal: `pnpm test:cli` (vitest.e2e.config.ts).
+    exclude: ["test/e2e/**"],
     testTimeout: 60_000
   }
 })

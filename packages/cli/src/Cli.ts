@@ -28,6 +28,7 @@ import * as Turn from "./internal/commands/turn.js"
 import * as Validate from "./internal/commands/validate.js"
 import { CliError } from "./internal/errors.js"
 import * as Interrupts from "./internal/interrupts.js"
+import * as Stdio from "./internal/stdio.js"
 import * as Style from "./internal/style.js"
 
 /**
@@ -91,8 +92,13 @@ export const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
   return Cause.isInterruptedOnly(exit.cause) ? ExitCode.ExitCode.Interrupted : 1
 }
 
-/** What a failure says on stderr (usage errors were printed with the usage already). */
-const report = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+/**
+ * What a failure says on stderr (nothing for usage errors, printed with the usage already).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const failureMessage = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
   if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return undefined
   const failure = Cause.failureOption(exit.cause)
   if (Option.isNone(failure)) return `diminuendo: unexpected failure\n${Cause.pretty(exit.cause)}`
@@ -102,6 +108,39 @@ const report = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
   if (error instanceof CliError) return error.message === "" ? undefined : `diminuendo: ${error.message}`
   return `diminuendo: ${String(error)}`
 }
+
+/**
+ * The whole command line as one Effect, for `argv` (as `process.argv`): help and output styled
+ * only where the stream is a terminal and `NO_COLOR` is unset, logs on stderr (errors only, unless
+ * `--log-level` says otherwise), the platform's Node services. Ctrl-C handling comes from the
+ * caller ({@link main} wires SIGINT to it).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const program = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const stdio = yield* Stdio.Stdio
+    const colors = Style.colorsFor(stdio.stdout)
+    const plain = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? Style.strip(a) : a))
+    const text = (args: ReadonlyArray<unknown>) => `${args.map(String).join(" ")}\n`
+    const console = yield* Effect.console
+    // The help and the usage errors @effect/cli prints go to the same streams as the rest.
+    return yield* Effect.withConsole(run(argv.length <= 2 ? [...argv, "--help"] : argv), {
+      ...console,
+      log: (...args) => Effect.sync(() => stdio.stdout.write(text(colors ? args : plain(args)))),
+      error: (...args) => Effect.sync(() => stdio.stderr.write(text(plain(args))))
+    })
+  }).pipe(
+    Effect.provide(
+      Layer.mergeAll(
+        NodeContext.layer,
+        CliConfig.layer({ showBuiltIns: false }),
+        Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.stringLogger))
+      )
+    ),
+    Logger.withMinimumLogLevel(LogLevel.Error)
+  )
 
 /**
  * Runs the command line in this process: Ctrl-C (SIGINT) and SIGTERM go to the running command
@@ -114,26 +153,7 @@ const report = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
  */
 export const main = (argv: ReadonlyArray<string>): void => {
   const dispatcher = Interrupts.makeDispatcher()
-  const colors = Style.colorsFor(process.stdout)
-  const program = Effect.flatMap(Effect.console, (console) =>
-    // Without a command: the help.
-    Effect.withConsole(run(argv.length <= 2 ? [...argv, "--help"] : argv), {
-      ...console,
-      log: (...args) => console.log(...(colors ? args : args.map((a) => (typeof a === "string" ? Style.strip(a) : a)))),
-      error: (...args) => console.error(...args.map((a) => (typeof a === "string" ? Style.strip(a) : a)))
-    })
-  ).pipe(
-    Effect.provideService(Interrupts.Interrupts, dispatcher.service),
-    Effect.provide(
-      Layer.mergeAll(
-        NodeContext.layer,
-        CliConfig.layer({ showBuiltIns: false }),
-        Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.stringLogger))
-      )
-    ),
-    Logger.withMinimumLogLevel(LogLevel.Error)
-  )
-  const fiber = Effect.runFork(program)
+  const fiber = Effect.runFork(program(argv).pipe(Effect.provideService(Interrupts.Interrupts, dispatcher.service)))
   let signalled = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (signal === "SIGINT" && dispatcher.press()) return
@@ -149,7 +169,7 @@ export const main = (argv: ReadonlyArray<string>): void => {
   fiber.addObserver((exit) => {
     process.off("SIGINT", onSignal)
     process.off("SIGTERM", onSignal)
-    const message = report(exit)
+    const message = failureMessage(exit)
     if (message !== undefined) process.stderr.write(`${message}\n`)
     const code = exitCodeOf(exit)
     process.exitCode = code

@@ -98,7 +98,7 @@ export const withClient = <A, E, R>(
 ): Effect.Effect<A, E | GatewayError | CliError, Exclude<R, Scope.Scope> | FileSystem.FileSystem> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const output = Output.make(options.json)
+      const output = yield* Output.make(options.json)
       const client = yield* connect(options, output)
       return yield* f(client, output)
     })

@@ -7,9 +7,11 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Stdio from "./stdio.js"
 import * as Style from "./style.js"
 
 export interface Output {
+  readonly stdio: Stdio.Streams
   readonly json: boolean
   /** Styles for stdout. */
   readonly style: Style.Style
@@ -37,17 +39,20 @@ const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "
 /** The delay before a progress line shows. */
 export const progressDelay = Duration.millis(500)
 
-export const make = (json: boolean): Output => {
+/** The output for the streams in context. */
+export const make = (json: boolean): Effect.Effect<Output> => Effect.map(Stdio.Stdio, (stdio) => makeWith(stdio, json))
+
+const makeWith = (stdio: Stdio.Streams, json: boolean): Output => {
   let open = false
   const out = (text: string) => {
     if (text.length === 0) return
-    process.stdout.write(text)
+    stdio.stdout.write(text)
     open = !text.endsWith("\n")
   }
   const endLine = () => {
     if (open) out("\n")
   }
-  const progressOn = process.stderr.isTTY === true
+  const progressOn = stdio.stderr.isTTY
   const during =
     (label: string) =>
     <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
@@ -59,7 +64,7 @@ export const make = (json: boolean): Output => {
         for (let i = 0; ; i++) {
           const seconds = ((Date.now() - started + Duration.toMillis(progressDelay)) / 1000).toFixed(1)
           shown = true
-          process.stderr.write(`\r${frames[i % frames.length]} ${label} (${seconds}s)\u001b[K`)
+          stdio.stderr.write(`\r${frames[i % frames.length]} ${label} (${seconds}s)\u001b[K`)
           yield* Effect.sleep("100 millis")
         }
       })
@@ -70,15 +75,16 @@ export const make = (json: boolean): Output => {
           Effect.zipRight(
             Fiber.interrupt(fiber),
             Effect.sync(() => {
-              if (shown) process.stderr.write("\r\u001b[K")
+              if (shown) stdio.stderr.write("\r\u001b[K")
             })
           )
       )
     }
   return {
     json,
-    style: Style.make(Style.colorsFor(process.stdout)),
-    errStyle: Style.make(Style.colorsFor(process.stderr)),
+    stdio,
+    style: Style.make(Style.colorsFor(stdio.stdout)),
+    errStyle: Style.make(Style.colorsFor(stdio.stderr)),
     write: (text) => Effect.sync(() => out(text)),
     endLine: Effect.sync(endLine),
     line: (text) =>
@@ -93,8 +99,8 @@ export const make = (json: boolean): Output => {
       }),
     note: (text) =>
       Effect.sync(() => {
-        if (process.stdout.isTTY === true && process.stderr.isTTY === true) endLine()
-        process.stderr.write(`${text}\n`)
+        if (stdio.stdout.isTTY && stdio.stderr.isTTY) endLine()
+        stdio.stderr.write(`${text}\n`)
       }),
     during
   }

@@ -54,7 +54,9 @@ const printContent = (output: Output.Output, content: ServerEvent.FileContent) =
   output.json
     ? output.jsonLine(content)
     : Effect.sync(() => {
-        process.stdout.write(content.encoding === "base64" ? Buffer.from(content.content, "base64") : content.content)
+        output.stdio.stdout.write(
+          content.encoding === "base64" ? Buffer.from(content.content, "base64") : content.content
+        )
       })
 
 const cat = Command.make("cat", { ...Connection.options, session, path }, (options) =>

@@ -131,11 +131,11 @@ export const command = Command.make(
   "turn",
   {
     ...Connection.options,
-    session: Args.text({ name: "session" }).pipe(
-      Args.optional,
-      Args.withDescription("The session to run the turn in (or --new AGENT).")
+    // One positional list: @effect/cli does not backtrack from an optional argument to a required one.
+    words: Args.text({ name: "session> <text" }).pipe(
+      Args.between(1, 2),
+      Args.withDescription("SESSION TEXT: run the turn in that session; TEXT alone with --new AGENT.")
     ),
-    text: Args.text({ name: "text" }).pipe(Args.withDescription("What to tell the agent.")),
     agent: Options.text("new").pipe(
       Options.withPseudoName("AGENT"),
       Options.optional,
@@ -153,9 +153,12 @@ export const command = Command.make(
   (options) =>
     Effect.gen(function* () {
       if (options.approve && options.deny) return yield* invalid("--approve and --deny: choose one")
-      if (Option.isSome(options.session) === Option.isSome(options.agent)) {
-        return yield* invalid("give a session, or --new AGENT to create one (not both)")
+      const [first, second] = options.words
+      const hasSession = second !== undefined
+      if (hasSession === Option.isSome(options.agent)) {
+        return yield* invalid("give SESSION TEXT, or --new AGENT TEXT to create a session (not both)")
       }
+      const text = second ?? first!
       const interrupts = yield* Interrupts.Interrupts
       return yield* Connection.withClient(options, (client, output) =>
         Effect.gen(function* () {
@@ -163,7 +166,7 @@ export const command = Command.make(
             approve: options.approve,
             deny: options.deny,
             answers: Option.getOrElse(options.answers, () => HashMap.empty<string, string>()),
-            interactive: !output.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+            interactive: !output.json && output.stdio.stdinIsTTY && output.stdio.stdout.isTTY
           }
           let sessionId: string
           if (Option.isSome(options.agent)) {
@@ -172,7 +175,7 @@ export const command = Command.make(
             if (output.json) yield* output.jsonLine({ type: "session_created", session })
             else yield* output.note(output.errStyle.dim(`session ${session.id} (${session.agentType})`))
           } else {
-            sessionId = options.session.pipe(Option.getOrThrow)
+            sessionId = first!
           }
 
           // Ctrl-C: the first stops the turn, the second quits.
@@ -216,7 +219,7 @@ export const command = Command.make(
             return Render.turnItem(item, output)
           }
 
-          const run = client.turn(sessionId, options.text).pipe(Stream.runForEach(handle))
+          const run = client.turn(sessionId, text).pipe(Stream.runForEach(handle))
           yield* Effect.raceFirst(run, Deferred.await(quit))
           if (!output.json) yield* output.endLine
           if (stopping) return yield* new CliError({ message: "", exitCode: ExitCode.ExitCode.Interrupted })

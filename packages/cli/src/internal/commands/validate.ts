@@ -99,7 +99,7 @@ export const command = Command.make(
   },
   (options) =>
     Effect.gen(function* () {
-      const output = Output.make(options.json)
+      const output = yield* Output.make(options.json)
       const s = output.style
       const check = checker(options.direction, options.maxFrameBytes)
       const fs = yield* FileSystem.FileSystem
