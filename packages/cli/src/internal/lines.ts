@@ -23,7 +23,8 @@ export const stdin: Stream.Stream<Uint8Array> = Stream.fromAsyncIterable(
 /** Lines of UTF-8 text separated by "\n" (a "\r" before it is dropped); no empty line after the last "\n". */
 export const split = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>, maxBytes: number): Stream.Stream<Line, E, R> =>
   Stream.suspend(() => {
-    const decoder = new TextDecoder("utf-8")
+    // A byte order mark is part of the frame (and makes it invalid JSON), as the codec sees it.
+    const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
     let parts: Array<Uint8Array> = []
     let size = 0
     let tooLarge = false
