@@ -126,7 +126,8 @@ export const program = (argv: ReadonlyArray<string>) =>
     const text = (args: ReadonlyArray<unknown>) => `${args.map(String).join(" ")}\n`
     const console = yield* Effect.console
     // The help and the usage errors @effect/cli prints go to the same streams as the rest.
-    return yield* Effect.withConsole(run(argv.length <= 2 ? [...argv, "--help"] : argv), {
+    const args = argv.map((arg, i) => (i >= 2 && arg === "-" ? Validate.stdinArgument : arg))
+    return yield* Effect.withConsole(run(args.length <= 2 ? [...args, "--help"] : args), {
       ...console,
       log: (...args) => Effect.sync(() => stdio.stdout.write(text(colors ? args : plain(args)))),
       error: (...args) => Effect.sync(() => stdio.stderr.write(text(plain(args))))

@@ -53,7 +53,10 @@ describe("diminuendo validate", () => {
       `on the ${group.direction} vectors (max ${group.maxFrameBytes} bytes, ${group.cases.length} frames): exactly their verdicts`,
       ({ task }) =>
         Effect.gen(function* () {
-          Object.assign(task.meta, { table: "conformance vectors through diminuendo validate", rows: group.cases.length })
+          Object.assign(task.meta, {
+            table: "conformance vectors through diminuendo validate",
+            rows: group.cases.length
+          })
           const dir = fs.mkdtempSync(path.join(os.tmpdir(), "validate-"))
           const file = path.join(dir, "frames.jsonl")
           fs.writeFileSync(file, `${group.cases.map((c) => c.frame).join("\n")}\n`)

@@ -67,7 +67,9 @@ export const command = Command.make(
                 Reconnecting: ({ attempt, delayMs, reason }) => {
                   lost = true
                   return output.note(
-                    es.yellow(`connection lost (${reason}); reconnecting in ${delayMs} ms (attempt ${attempt})`)
+                    es.yellow(
+                      `connection lost (${reason}); reconnecting in ${Math.round(delayMs)} ms (attempt ${attempt})`
+                    )
                   )
                 },
                 Closed: ({ reason }) => output.note(es.red(`connection closed: ${reason}`))

@@ -19,6 +19,12 @@ import { CliError, invalid } from "../errors.js"
 import * as Lines from "../lines.js"
 import * as Output from "../output.js"
 
+/**
+ * What `-` (standard input) is passed to the command as: @effect/cli reads a lone "-" as an option.
+ * A NUL cannot come from a shell, so no real argument is taken for it.
+ */
+export const stdinArgument = "\u0000stdin"
+
 /** What one line was found to be. */
 export type Verdict =
   | { readonly line: number; readonly valid: true; readonly type: string }
@@ -78,7 +84,7 @@ export const command = Command.make(
   "validate",
   {
     input: Args.text({ name: "FILE|-" }).pipe(
-      Args.withDefault("-"),
+      Args.withDefault(stdinArgument),
       Args.withDescription("A file of frames, one per line (JSON Lines); - or nothing: standard input.")
     ),
     direction: Options.choice("direction", ["client", "server"]).pipe(
@@ -104,7 +110,7 @@ export const command = Command.make(
       const check = checker(options.direction, options.maxFrameBytes)
       const fs = yield* FileSystem.FileSystem
       const source =
-        options.input === "-"
+        options.input === stdinArgument
           ? Lines.stdin
           : fs.stream(options.input).pipe(
               Stream.mapError(
