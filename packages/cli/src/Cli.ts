@@ -155,10 +155,8 @@ export const program = (argv: ReadonlyArray<string>) =>
 export const main = (argv: ReadonlyArray<string>): void => {
   const dispatcher = Interrupts.makeDispatcher()
   const fiber = Effect.runFork(program(argv).pipe(Effect.provideService(Interrupts.Interrupts, dispatcher.service)))
-  let signalled = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (signal === "SIGINT" && dispatcher.press()) return
-    signalled = true
     fiber.unsafeInterruptAsFork(fiber.id())
   }
   process.on("SIGINT", onSignal)
@@ -172,8 +170,8 @@ export const main = (argv: ReadonlyArray<string>): void => {
     process.off("SIGTERM", onSignal)
     const message = failureMessage(exit)
     if (message !== undefined) process.stderr.write(`${message}\n`)
-    const code = exitCodeOf(exit)
-    process.exitCode = code
-    if (signalled || code !== 0) process.exit(code)
+    // Exits even when something still holds the event loop (a terminal on stdin does); what was
+    // written is out already: writes to files, pipes and terminals are synchronous on POSIX.
+    process.exit(exitCodeOf(exit))
   })
 }

@@ -188,6 +188,46 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
       })
   )
 
+  it.effect(
+    "mirror --once: the session's files; a local edit then an upstream change: a conflict with both versions; --take-upstream resolves it",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* urlOf
+        const turn = (args: ReadonlyArray<string>, answer: string) =>
+          run(["turn", ...args, "--answer", answer, "--approve", url, "--json"])
+        const first = yield* turn(["--new", "coding-agent", "Add an add() function"], "runner=vitest")
+        const sessionId: string = jsonLines(first.stdout)[0].session.id
+        const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cli-mirror-")), "work")
+        const synced = yield* run(["mirror", sessionId, dir, "--once", url])
+        assert.strictEqual(synced.code, 0, synced.stderr)
+        assert.match(synced.stdout, /active: 2 file\(s\) tracked, synced /)
+        const testFile = path.join(dir, "test/add.test.ts")
+        assert.include(fs.readFileSync(testFile, "utf8"), "// runner: vitest")
+        fs.appendFileSync(testFile, "// mine\n")
+        yield* turn([sessionId, "Again"], "runner=node:test")
+        const conflicted = yield* run(["mirror", sessionId, dir, "--once", url, "--json"])
+        assert.strictEqual(conflicted.code, 0, conflicted.stderr)
+        const [status] = jsonLines(conflicted.stdout)
+        assert.deepStrictEqual(
+          status.conflicts.map((c: { path: string; upstreamPath: string }) => [c.path, c.upstreamPath]),
+          [["test/add.test.ts", "test/add.test.upstream.ts"]]
+        )
+        assert.include(fs.readFileSync(testFile, "utf8"), "// mine")
+        assert.include(fs.readFileSync(path.join(dir, "test/add.test.upstream.ts"), "utf8"), "// runner: node:test")
+        const human = yield* run(["mirror", sessionId, dir, "--once", url])
+        assert.include(human.stdout, "conflict: test/add.test.ts was edited here and changed upstream")
+        const resolved = yield* run(["mirror", sessionId, dir, "--once", "--take-upstream", "test/add.test.ts", url])
+        assert.strictEqual(resolved.code, 0, resolved.stderr)
+        assert.notInclude(resolved.stdout, "conflict")
+        assert.include(fs.readFileSync(testFile, "utf8"), "// runner: node:test")
+        assert.isFalse(fs.existsSync(path.join(dir, "test/add.test.upstream.ts")))
+        const other = yield* run(["mirror", "another-session", dir, "--once", url])
+        assert.strictEqual(other.code, ExitCode.ExitCode.Mirror)
+        assert.include(other.stderr, `mirrors session ${sessionId}`)
+        fs.rmSync(path.dirname(dir), { recursive: true, force: true })
+      })
+  )
+
   it.effect("turn in a pipe with nothing to answer the question: the turn is stopped, exit 3", () =>
     Effect.gen(function* () {
       const url = yield* urlOf

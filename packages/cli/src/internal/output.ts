@@ -69,7 +69,8 @@ const makeWith = (stdio: Stdio.Streams, json: boolean): Output => {
         }
       })
       return Effect.acquireUseRelease(
-        Effect.forkDaemon(spin),
+        // Forked while acquiring (uninterruptible): the spinner itself must stay interruptible.
+        Effect.forkDaemon(Effect.interruptible(spin)),
         () => effect,
         (fiber) =>
           Effect.zipRight(
