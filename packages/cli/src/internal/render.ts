@@ -131,7 +131,7 @@ export const turnItem = (item: GatewayClient.SessionItem, output: Output.Output)
     case "steer_sent":
       return output.line(s.dim(`steered: ${summary(item)}`))
     case "approval_resolved":
-      return output.line(s.dim(`request ${summary(item)}`))
+      return output.line(s.dim(`  ↳ ${item.resolution ?? "resolved"}`))
     case "gap":
       return output.line(s.yellow(`(${summary(item)})`))
     case "turn_error":
