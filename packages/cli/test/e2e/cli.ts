@@ -35,10 +35,17 @@ export interface Running {
 }
 
 /** Starts the CLI; it is killed when the scope closes if still running. */
-export const start = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}) =>
+export interface Options {
+  readonly env?: Record<string, string>
+  readonly input?: string
+  /** Another bin to run (the testkit's `diminuendo-gateway`). */
+  readonly bin?: string
+}
+
+export const start = (args: ReadonlyArray<string>, options: Options = {}) =>
   Effect.acquireRelease(
     Effect.sync((): Running => {
-      const child = spawn(process.execPath, [bin, ...args], {
+      const child = spawn(process.execPath, [options.bin ?? bin, ...args], {
         env: environment(options.env),
         stdio: ["pipe", "pipe", "pipe"]
       })
@@ -89,7 +96,7 @@ export const start = (args: ReadonlyArray<string>, options: { env?: Record<strin
   )
 
 /** Runs the CLI to its end (killed after 60 s). */
-export const run = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}) =>
+export const run = (args: ReadonlyArray<string>, options: Options = {}) =>
   Effect.scoped(
     Effect.flatMap(start(args, options), (running) =>
       running.exit.pipe(

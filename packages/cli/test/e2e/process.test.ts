@@ -89,6 +89,35 @@ describe("the diminuendo bin", () => {
     })
   )
 
+  it.scopedLive("the testkit's diminuendo-gateway bin: --help describes every option; it serves until SIGINT", () =>
+    Effect.gen(function* () {
+      const gatewayBin = path.resolve(
+        path.dirname(fileURLToPath(import.meta.url)),
+        "../../../testkit/bin/diminuendo-gateway.js"
+      )
+      const help = yield* run(["--help"], { bin: gatewayBin })
+      assert.strictEqual(help.code, 0, help.stderr)
+      for (const option of [
+        "--port N",
+        "--host HOST",
+        "--token TOKEN=email",
+        "--step-ms MS",
+        "--no-request-ids",
+        "--profile"
+      ])
+        assert.include(help.stdout, option)
+      assert.include(help.stdout, "default 8787")
+      assert.notInclude(help.stdout, "\u001b[")
+      const served = yield* start(["--port", "0"], { bin: gatewayBin })
+      yield* served.waitFor((out) => /ws:\/\/127\.0\.0\.1:\d+\n/.test(out))
+      const url = served.stdout().trim()
+      const info = yield* run(["info", `--url=${url}`, "--json"])
+      assert.strictEqual(jsonLines(info.stdout)[0].serverVersion, "diminuendo-testkit/0.1.0")
+      yield* served.signal("SIGINT")
+      yield* served.exit
+    })
+  )
+
   it.scopedLive(
     "tail --json across two drops mid-turn: every event of the session once, in seq order; reconnects on stderr; SIGINT exits 130",
     () =>

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { ConnectionState } from "@diminuendo/client"
+import { ConnectionState, GatewayError } from "@diminuendo/client"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -87,6 +87,14 @@ export const command = Command.make(
               output.json ? output.jsonLine(Render.frame(item)) : output.line(Render.eventLine(item, output.style))
             )
           )
+          // The session's stream ends early only when the client closed for good (credentials refused).
+          const state = yield* client.state.get
+          if (state._tag === "Closed" && Option.isNone(options.count)) {
+            return yield* new GatewayError({
+              reason: "NotConnected",
+              message: `the connection closed: ${state.reason}`
+            })
+          }
         })
       )
     })
