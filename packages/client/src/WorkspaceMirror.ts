@@ -441,11 +441,12 @@ export const make = (
             const rel = relative(path)
             const entry = files.get(rel)
             const previous = conflicts.get(rel)
-            if (entry === undefined && previous === undefined) return
             yield* removeUpstreamCopy(previous)
             conflicts.delete(rel)
+            // Never written from upstream: whatever is here is the user's own file.
+            if (entry === undefined) return
             const local = yield* readLocal(absolute)
-            if (local === undefined || (entry !== undefined && (yield* sha256(local)) === entry.hash)) {
+            if (local === undefined || (yield* sha256(local)) === entry.hash) {
               if (local !== undefined) yield* fs.remove(absolute)
               files.delete(rel)
               return

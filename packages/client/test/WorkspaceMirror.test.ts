@@ -157,6 +157,47 @@ describe("WorkspaceMirror", () => {
       }).pipe(Effect.provide(NodeContext.layer))
   )
 
+  it.scopedLive(
+    "an upstream deletion removes an unedited file; an edited one is kept as a conflict until resolved",
+    () =>
+      Effect.gen(function* () {
+        const { gateway, client } = yield* overWs.setup({ agentStepMs: 0 })
+        const c = yield* client()
+        const dir = yield* tempDir
+        const session = yield* gateway.createSession("dev", "coding-agent")
+        const mirror = yield* WorkspaceMirror.make(c, { sessionId: session.id, directory: dir })
+        yield* codingTurn(c, session.id)
+        yield* until(mirror, (s) => s.filesTracked === 2)
+        fs.appendFileSync(nodePath.join(dir, "test/add.test.ts"), "// mine\n")
+        // The testkit's agents never delete: the gateway announces deletions itself, next in the log.
+        const control = (yield* gateway.connections)[0]!
+        let seq = (yield* gateway.sessionLog(session.id)).length + 1
+        for (const path of ["src/add.ts", "test/add.test.ts"]) {
+          const event: ServerEvent.FileChanged = {
+            type: "file_changed",
+            sessionId: session.id,
+            seq: seq++,
+            ts: 0,
+            path,
+            change: "deleted"
+          }
+          yield* Effect.orDie(control.send(event))
+        }
+        const status = yield* until(mirror, (s) => s.conflicts.length === 1 && s.filesTracked === 1)
+        assert.isFalse(fs.existsSync(nodePath.join(dir, "src/add.ts")))
+        assert.include(fs.readFileSync(nodePath.join(dir, "test/add.test.ts"), "utf8"), "// mine")
+        assert.deepStrictEqual(
+          status.conflicts.map((x) => [x.path, x.change, x.upstreamPath]),
+          [["test/add.test.ts", "deleted", undefined]]
+        )
+        yield* mirror.takeUpstream("test/add.test.ts")
+        assert.isFalse(fs.existsSync(nodePath.join(dir, "test/add.test.ts")))
+        const after = yield* mirror.status.get
+        assert.strictEqual(after.filesTracked, 0)
+        assert.deepStrictEqual(after.conflicts, [])
+      }).pipe(Effect.provide(NodeContext.layer))
+  )
+
   it.scopedLive("the connection dropped mid-turn: paused, then the directory catches up with the gateway", () =>
     Effect.gen(function* () {
       const { gateway, client } = yield* overWs.setup({ agentStepMs: 2 })
