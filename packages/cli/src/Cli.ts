@@ -27,6 +27,7 @@ import * as Tail from "./internal/commands/tail.js"
 import * as Turn from "./internal/commands/turn.js"
 import * as Validate from "./internal/commands/validate.js"
 import { CliError } from "./internal/errors.js"
+import * as Help from "./internal/help.js"
 import * as Interrupts from "./internal/interrupts.js"
 import * as Stdio from "./internal/stdio.js"
 import * as Style from "./internal/style.js"
@@ -39,8 +40,9 @@ import * as Style from "./internal/style.js"
  */
 export const command = Command.make("diminuendo").pipe(
   Command.withDescription(
-    "Talk to a Diminuendo gateway from a terminal. Every command that connects takes --url (env DIMINUENDO_URL), " +
-      "the token from env DIMINUENDO_TOKEN or --token-file, --timeout and --json; `diminuendo COMMAND --help` tells more."
+    "Talk to a Diminuendo gateway from a terminal: what it says about itself, its sessions, members and files, " +
+      "a turn run and answered, a session followed live, captured frames checked, a session's workspace mirrored, " +
+      "and the testkit gateway to try it all on (ws://127.0.0.1:8787, the default URL)."
   ),
   Command.withSubcommands([
     Info.command,
@@ -129,7 +131,12 @@ export const program = (argv: ReadonlyArray<string>) =>
     const args = argv.map((arg, i) => (i >= 2 && arg === "-" ? Validate.stdinArgument : arg))
     return yield* Effect.withConsole(run(args.length <= 2 ? [...args, "--help"] : args), {
       ...console,
-      log: (...args) => Effect.sync(() => stdio.stdout.write(text(colors ? args : plain(args)))),
+      log: (...args) =>
+        Effect.sync(() =>
+          stdio.stdout.write(
+            text((colors ? args : plain(args)).map((a) => (typeof a === "string" ? Help.compact(a) : a)))
+          )
+        ),
       error: (...args) => Effect.sync(() => stdio.stderr.write(text(plain(args))))
     })
   }).pipe(

@@ -52,6 +52,13 @@ describe("diminuendo --help", () => {
           assert.include(result.stdout, "USAGE")
           assert.notInclude(result.stdout, "\u001b[")
           if (command.length > 0) assert.include(result.stdout, `$ ${command[command.length - 1]}`)
+          // The options every connecting command takes are said once, not on each command's line.
+          if (result.stdout.includes("COMMANDS")) {
+            const entries = result.stdout.split("\n").filter((line) => line.startsWith("  - "))
+            assert.isAbove(entries.length, 0)
+            for (const entry of entries) assert.notInclude(entry, "[--token-file PATH]")
+            assert.include(result.stdout, "Each command that connects also takes")
+          }
           if (command[0] === "gateway") {
             for (const option of ["--port", "--host", "--token", "--step-ms", "--no-request-ids", "--profile"])
               assert.include(result.stdout, option)
@@ -95,11 +102,13 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
       assert.strictEqual(renamed[0].name, "Renamed")
       const archived = jsonLines((yield* run(["sessions", "archive", id, url, "--json"])).stdout)
       assert.isTrue(archived[0].archived)
-      assert.isFalse(jsonLines((yield* run(["sessions", url, "--json"])).stdout).some((s) => s.id === id))
-      assert.isTrue(jsonLines((yield* run(["sessions", "--archived", url, "--json"])).stdout).some((s) => s.id === id))
+      assert.isFalse(jsonLines((yield* run(["sessions", "list", url, "--json"])).stdout).some((s) => s.id === id))
+      assert.isTrue(
+        jsonLines((yield* run(["sessions", "list", "--archived", url, "--json"])).stdout).some((s) => s.id === id)
+      )
       const unarchived = jsonLines((yield* run(["sessions", "unarchive", id, url, "--json"])).stdout)
       assert.isFalse(unarchived[0].archived)
-      const human = yield* run(["sessions", url])
+      const human = yield* run(["sessions", "list", url])
       assert.include(human.stdout, `${id}  Renamed  echo`)
       const deleted = yield* run(["sessions", "delete", id, url, "--json"])
       assert.deepStrictEqual(jsonLines(deleted.stdout), [{ deleted: id }])
@@ -112,7 +121,7 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
   it.effect("members: list, set-role, remove", () =>
     Effect.gen(function* () {
       const url = yield* urlOf
-      const members = jsonLines((yield* run(["members", url, "--json"])).stdout)
+      const members = jsonLines((yield* run(["members", "list", url, "--json"])).stdout)
       assert.deepStrictEqual(members, [{ userId: "dev-user", email: "dev@localhost", role: "owner" }])
       const updated = jsonLines((yield* run(["members", "set-role", "dev-user", "admin", url, "--json"])).stdout)
       assert.strictEqual(updated[0].role, "admin")
@@ -296,12 +305,12 @@ describe("exit codes and the token", () => {
   it.live("AuthRequired: 11; AuthFailed: 12; the token from --token-file or DIMINUENDO_TOKEN, never printed", () =>
     withAuthGateway((url) =>
       Effect.gen(function* () {
-        const required = yield* run(["sessions", `--url=${url}`])
+        const required = yield* run(["sessions", "list", `--url=${url}`])
         assert.strictEqual(required.code, ExitCode.byReason.AuthRequired, required.stderr)
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-token-"))
         const wrong = path.join(dir, "wrong")
         fs.writeFileSync(wrong, "not-the-token\n")
-        const failed = yield* run(["sessions", `--url=${url}`, "--token-file", wrong])
+        const failed = yield* run(["sessions", "list", `--url=${url}`, "--token-file", wrong])
         assert.strictEqual(failed.code, ExitCode.byReason.AuthFailed, failed.stderr)
         assert.notInclude(failed.stdout + failed.stderr, "not-the-token")
         const right = path.join(dir, "right")
@@ -328,7 +337,7 @@ describe("exit codes and the token", () => {
         const gateway = yield* Gateway.make()
         const server = yield* Effect.orDie(WsServer.serve(gateway))
         yield* gateway.faults.stall("session_list")
-        const result = yield* run(["sessions", `--url=${server.url}`, "--timeout", "1"])
+        const result = yield* run(["sessions", "list", `--url=${server.url}`, "--timeout", "1"])
         assert.strictEqual(result.code, ExitCode.byReason.RequestTimeout, result.stderr)
       })
     )

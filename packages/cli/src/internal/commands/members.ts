@@ -52,7 +52,7 @@ const remove = Command.make("remove", { ...Connection.options, user }, (options)
   )
 ).pipe(Command.withDescription("Remove a member (owners and admins only)."))
 
-export const command = Command.make("members", Connection.options, listMembers).pipe(
-  Command.withDescription("The tenant's members: list them (the default), set a role, or remove one."),
+export const command = Command.make("members").pipe(
+  Command.withDescription("The tenant's members: list them, set a role, or remove one."),
   Command.withSubcommands([list, setRole, remove])
 )

@@ -43,7 +43,11 @@ const create = Command.make(
     agent: Args.text({ name: "agent" }).pipe(
       Args.withDescription("The agent type (the testkit has echo and coding-agent).")
     ),
-    name: Options.text("name").pipe(Options.optional, Options.withDescription("A name for the session."))
+    name: Options.text("name").pipe(
+      Options.withPseudoName("NAME"),
+      Options.optional,
+      Options.withDescription("A name for the session.")
+    )
   },
   (options) =>
     Connection.withClient(options, (client, output) =>
@@ -90,7 +94,7 @@ const remove = simple("delete", "Delete a session for good.", (client, id, outpu
   )
 )
 
-export const command = Command.make("sessions", { ...Connection.options, archived }, listSessions).pipe(
-  Command.withDescription("Sessions: list them (the default), create, rename, archive, unarchive or delete one."),
+export const command = Command.make("sessions").pipe(
+  Command.withDescription("Sessions: list them, create, rename, archive, unarchive or delete one."),
   Command.withSubcommands([list, create, rename, archive, unarchive, remove])
 )

@@ -141,7 +141,11 @@ export const command = Command.make(
       Options.optional,
       Options.withDescription("Create a session with this agent first (its id is printed on stderr).")
     ),
-    name: Options.text("name").pipe(Options.optional, Options.withDescription("The new session's name (with --new).")),
+    name: Options.text("name").pipe(
+      Options.withPseudoName("NAME"),
+      Options.optional,
+      Options.withDescription("The new session's name (with --new).")
+    ),
     approve: Options.boolean("approve").pipe(Options.withDescription("Approve every permission the agent asks for.")),
     deny: Options.boolean("deny").pipe(Options.withDescription("Deny every permission the agent asks for.")),
     answers: Options.keyValueMap("answer").pipe(
