@@ -7,6 +7,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as fc from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as GatewayClient from "../src/GatewayClient.js"
@@ -335,6 +336,33 @@ describe("WorkspaceMirror", () => {
       })
     }
   })
+
+  it.prop(
+    "checkPath: any path it accepts resolves inside the directory, outside the journal's folder",
+    [
+      fc.array(fc.constantFrom("..", ".", "", "a", "b.ts", ".diminuendo", "\\", "C:", "\u0000", " ", "~", "%2e%2e"), {
+        maxLength: 6
+      }),
+      fc.boolean()
+    ],
+    ([parts, absolute], ctx) => {
+      const meta = ctx.task.meta as { property?: boolean; cases?: number }
+      meta.property = true
+      meta.cases = (meta.cases ?? 0) + 1
+      const path = `${absolute ? "/" : ""}${parts.join("/")}`
+      const root = "/work/mirror"
+      Either.match(WorkspaceMirror.checkPath(path), {
+        onLeft: () => undefined,
+        onRight: (segments) => {
+          const resolved = nodePath.posix.resolve(root, ...segments)
+          assert.isTrue(resolved.startsWith(`${root}/`), `${JSON.stringify(path)} -> ${resolved}`)
+          assert.isFalse(resolved.startsWith(`${root}/${WorkspaceMirror.journalFolder}/`), JSON.stringify(path))
+          assert.notInclude(resolved, "\\")
+        }
+      })
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
 
   it("upstream versions are named next to the file", () => {
     assert.strictEqual(WorkspaceMirror.upstreamName("src/add.ts"), "src/add.upstream.ts")
