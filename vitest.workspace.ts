@@ -1,1 +1,1 @@
-export default ["packages/protocol", "packages/testkit", "packages/client", "packages/cluster"]
+export default ["packages/protocol", "packages/testkit", "packages/client", "packages/cluster", "packages/cli"]

@@ -31,3 +31,7 @@ export * as Transport from "./Transport.js"
  * @since 0.1.0
  */
 export * as WebSocketTransport from "./WebSocketTransport.js"
+/**
+ * @since 0.2.0
+ */
+export * as WorkspaceMirror from "./WorkspaceMirror.js"

@@ -7,6 +7,10 @@ export * as Agent from "./Agent.js"
  */
 export * as Gateway from "./Gateway.js"
 /**
+ * @since 0.2.0
+ */
+export * as GatewayCommand from "./GatewayCommand.js"
+/**
  * @since 0.1.0
  */
 export * as InMemory from "./InMemory.js"
