@@ -29,11 +29,13 @@ import type { Diagnostic } from "./Diagnostic.js"
 import type { GatewayError } from "./GatewayError.js"
 import * as Broadcast from "./internal/broadcast.js"
 import * as Dispatch from "./internal/dispatch.js"
+import * as Keepalive from "./internal/keepalive.js"
 import * as Methods from "./internal/methods.js"
 import * as Requests from "./internal/requests.js"
 import type * as Sequencer from "./internal/sequencer.js"
 import * as Sessions from "./internal/sessions.js"
 import * as Supervisor from "./internal/supervisor.js"
+import * as Timers from "./internal/timers.js"
 import * as Warnings from "./internal/warnings.js"
 import type * as SessionState from "./SessionState.js"
 import * as Transport from "./Transport.js"
@@ -281,12 +283,23 @@ export const make = (
       reorderWindow: options.reorderWindow ?? 64,
       report: (reason, message) => warnings.warn({ reason, message, excerpt: "" })
     })
+    const requestTimeoutMs = Duration.toMillis(Duration.decode(options.requestTimeout ?? "10 seconds"))
+    const keepalive = {
+      clock,
+      codec,
+      pingMs: Duration.toMillis(Duration.decode(options.pingInterval ?? "30 seconds")),
+      silenceMs: Duration.toMillis(Duration.decode(options.silenceTimeout ?? "75 seconds")),
+      maxMissedPongs: options.maxMissedPongs ?? 2
+    }
+    const timers = Timers.make({ clock, napMs: Math.min(requestTimeoutMs, Keepalive.period(keepalive)) })
     const requests = Requests.make({
       codec,
       clock,
-      timeoutMs: Duration.toMillis(Duration.decode(options.requestTimeout ?? "10 seconds")),
-      isClosing: () => supervisor.isClosing()
+      timeoutMs: requestTimeoutMs,
+      isClosing: () => supervisor.isClosing(),
+      wake: timers.wake
     })
+    timers.add(requests.tick)
     const supervisor: Supervisor.Supervisor = yield* Supervisor.make({
       transport,
       url: options.url,
@@ -305,19 +318,14 @@ export const make = (
       protocolVersions: ConnectionState.supportedProtocolVersions,
       autoReconnect: options.autoReconnect ?? true,
       schedule: options.reconnectSchedule ?? defaultReconnectSchedule,
-      keepalive: {
-        clock,
-        codec,
-        pingMs: Duration.toMillis(Duration.decode(options.pingInterval ?? "30 seconds")),
-        silenceMs: Duration.toMillis(Duration.decode(options.silenceTimeout ?? "75 seconds")),
-        maxMissedPongs: options.maxMissedPongs ?? 2
-      },
+      keepalive,
+      timers,
       sessions,
       token: Effect.suspend(() => resolveToken(token)),
       scope
     })
 
-    yield* Effect.forkIn(requests.sweep, scope)
+    yield* Effect.forkIn(timers.run, scope)
     yield* supervisor.start
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as Subscribable from "effect/Subscribable"
 import type { Diagnostic } from "../Diagnostic.js"
 import type { Fields, GatewayClient, GatewayClientOptions } from "../GatewayClient.js"
 import { GatewayError } from "../GatewayError.js"
@@ -127,7 +126,8 @@ export const make = (deps: MethodsDeps): GatewayClient => {
 
   // ----- streams -------------------------------------------------------------------------------
 
-  const subscribe = Stream.unwrapScoped(events.subscribeScoped(bounds))
+  // Built when read, not per client: an idle client holds none of them.
+  const subscribe = () => Stream.unwrapScoped(events.subscribeScoped(bounds))
   const sessionEvents = (sessionId: string) => Stream.unwrapScoped(sessions.subscribe(sessionId, bounds))
 
   const turn = (sessionId: string, text: string) =>
@@ -163,15 +163,21 @@ export const make = (deps: MethodsDeps): GatewayClient => {
     )
 
   const client: GatewayClient = {
-    state: Subscribable.make({ get: supervisor.state.get, changes: supervisor.state.changes }),
+    state: supervisor.state.subscribable,
     identity: Effect.sync(() => Option.fromNullable(supervisor.identity())),
-    events: subscribe,
-    eventsOf: (type) => Stream.filter(subscribe, (e): e is ServerEvent.ByType<typeof type> => e.type === type),
+    get events() {
+      return subscribe()
+    },
+    eventsOf: (type) => Stream.filter(subscribe(), (e): e is ServerEvent.ByType<typeof type> => e.type === type),
     sessionEvents,
     subscribeSession: (sessionId) => sessions.subscribe(sessionId, bounds),
-    subscribeEvents: events.subscribeScoped(bounds),
+    get subscribeEvents() {
+      return events.subscribeScoped(bounds)
+    },
     sessionState: (sessionId) => SessionState.track(client, sessionId),
-    diagnostics: Stream.unwrapScoped(diagnostics.subscribeScoped(bounds)),
+    get diagnostics() {
+      return Stream.unwrapScoped(diagnostics.subscribeScoped(bounds))
+    },
     request,
     listSessions: (includeArchived) =>
       Effect.map(send<"list_sessions">(defined({ type: "list_sessions", includeArchived })), (r) => r.sessions),

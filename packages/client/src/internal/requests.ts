@@ -6,12 +6,12 @@
  */
 import { type ClientMessage, type Codec, Correlation, type ProtocolError, type ServerEvent } from "@diminuendo/protocol"
 import type * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import { GatewayError } from "../GatewayError.js"
 import type { Link } from "./link.js"
+import type { Timed } from "./timers.js"
 import { traced } from "./tracing.js"
 
 type Outcome = Exit.Exit<ServerEvent.ServerEvent, GatewayError>
@@ -51,8 +51,8 @@ export interface Requests {
   /** Fails every request (the client is closing or gave up). */
   readonly failAll: (reason: "NotConnected" | "Closed", message: string) => void
   readonly size: () => number
-  /** The deadline sweep: to be forked once, for the client's life. */
-  readonly sweep: Effect.Effect<never>
+  /** The deadlines, for the client's timers. */
+  readonly tick: Timed
 }
 
 const serverError = (event: ServerEvent.ErrorEvent, requestType: string) =>
@@ -86,6 +86,8 @@ export const make = (options: {
   readonly timeoutMs: number
   /** The client is closed: new requests fail at once. */
   readonly isClosing: () => boolean
+  /** Wakes the client's timers (a deadline now exists). */
+  readonly wake: () => void
 }): Requests => {
   const { clock, codec, timeoutMs } = options
   const pending = new Map<number, Pending>()
@@ -96,7 +98,8 @@ export const make = (options: {
 
   const track = (p: Pending) => {
     pending.set(p.key, p)
-    if (p.deadline !== Number.POSITIVE_INFINITY) startSweep()
+    // The timers wait without ticking while nothing is due: a deadline wakes them.
+    if (p.deadline !== Number.POSITIVE_INFINITY) options.wake()
     const id = Correlation.correlationIdOf(p.message)
     if (id !== undefined) byRequestId.set(id, p)
   }
@@ -121,17 +124,11 @@ export const make = (options: {
       return Effect.sync(() => forget(p))
     })
 
-  /** Set while the sweep waits for a request to exist; calling it wakes the sweep. */
-  let wake: (() => void) | undefined
-
   /**
-   * One fiber keeps every request's deadline (a timer per request costs more than the rest of a
-   * request's client-side work). Deadlines only grow (each is the call's time plus the same
-   * timeout), so sleeping until the earliest is never late; with nothing pending it waits, at no
-   * cost, for the next request to wake it.
+   * The deadlines, ticked by the client's timers. Deadlines only grow (each is the call's time plus
+   * the same timeout), so a request made between two ticks is never due before the next.
    */
-  const sweep: Effect.Effect<never> = Effect.suspend(() => {
-    const now = clock.unsafeCurrentTimeMillis()
+  const tick: Timed = (now) => {
     let next = Number.POSITIVE_INFINITY
     for (const p of [...pending.values()]) {
       if (p.deadline > now) {
@@ -146,26 +143,7 @@ export const make = (options: {
         )
       )
     }
-    if (next === Number.POSITIVE_INFINITY) {
-      return Effect.zipRight(
-        Effect.async<void>((resume) => {
-          wake = () => resume(Effect.void)
-          return Effect.sync(() => {
-            wake = undefined
-          })
-        }),
-        sweep
-      )
-    }
-    return Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, Math.min(next - now, timeoutMs)))), sweep)
-  })
-
-  const startSweep = () => {
-    const resume = wake
-    if (resume !== undefined) {
-      wake = undefined
-      resume()
-    }
+    return { next }
   }
 
   const rejected = (message: ClientMessage.ClientMessage, cause: ProtocolError) =>
@@ -256,7 +234,7 @@ export const make = (options: {
 
   return {
     exchange,
-    sweep,
+    tick,
     withRequestId,
     size: () => pending.size,
     settle: (link, event) => {

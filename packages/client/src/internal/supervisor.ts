@@ -16,13 +16,14 @@ import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Scope from "effect/Scope"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as ConnectionState from "../ConnectionState.js"
 import { GatewayError } from "../GatewayError.js"
 import * as Handshake from "./handshake.js"
 import * as Keepalive from "./keepalive.js"
 import type { Link } from "./link.js"
 import type { Sessions } from "./sessions.js"
+import * as StateCell from "./stateCell.js"
+import type * as Timers from "./timers.js"
 
 /** Re-joins in flight at once after a reconnect. */
 const rejoinConcurrency = 32
@@ -30,7 +31,9 @@ const rejoinConcurrency = 32
 export interface SupervisorOptions extends Handshake.HandshakeOptions {
   readonly autoReconnect: boolean
   readonly schedule: Schedule.Schedule<unknown, unknown>
-  readonly keepalive: Omit<Keepalive.KeepaliveOptions, never>
+  readonly keepalive: Keepalive.KeepaliveOptions
+  /** The client's timers: the live connection's keepalive is ticked there. */
+  readonly timers: Timers.Timers
   readonly sessions: Sessions
   /** A token for each connection attempt. */
   readonly token: Effect.Effect<Redacted.Redacted<string> | undefined, GatewayError>
@@ -39,7 +42,7 @@ export interface SupervisorOptions extends Handshake.HandshakeOptions {
 }
 
 export interface Supervisor {
-  readonly state: SubscriptionRef.SubscriptionRef<ConnectionState.ConnectionState>
+  readonly state: StateCell.StateCell<ConnectionState.ConnectionState>
   /** The live connection, if one is up. */
   readonly current: () => Link | undefined
   readonly identity: () => Shapes.Identity | undefined
@@ -57,9 +60,7 @@ export interface Supervisor {
 export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
   Effect.gen(function* () {
     const { requests, sessions } = options
-    const state = yield* SubscriptionRef.make<ConnectionState.ConnectionState>(
-      ConnectionState.Connecting({ attempt: 1 })
-    )
+    const state = StateCell.make<ConnectionState.ConnectionState>(ConnectionState.Connecting({ attempt: 1 }))
     let live: Handshake.Connected | undefined
     let connected = yield* Deferred.make<Link, GatewayError>()
     let identity: Shapes.Identity | undefined
@@ -67,7 +68,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
     let epochs = 0
     let loop: Fiber.RuntimeFiber<void> | undefined
 
-    const setState = (next: ConnectionState.ConnectionState) => SubscriptionRef.set(state, next)
+    const setState = (next: ConnectionState.ConnectionState) => Effect.sync(() => state.set(next))
 
     const connectedState = (connection: Handshake.Connected) => {
       const welcome = connection.welcome
@@ -101,7 +102,10 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
       Effect.gen(function* () {
         live = next
         const keepalive = Keepalive.make(next.link, options.keepalive)
-        if (keepalive !== undefined) yield* Effect.forkIn(keepalive, next.scope)
+        if (keepalive !== undefined) {
+          const stop = options.timers.add(keepalive)
+          yield* Scope.addFinalizer(next.scope, Effect.sync(stop))
+        }
         yield* setState(connectedState(next))
         yield* Deferred.succeed(connected, next.link)
         yield* requests.resend(next.link)
