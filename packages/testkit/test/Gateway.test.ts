@@ -181,7 +181,7 @@ for (const harness of harnesses) {
       "a coding-agent turn: question, permission, files, terminal, usage, completion; files readable after",
       () =>
         Effect.gen(function* () {
-          const { open } = yield* harness.make()
+          const { gateway, open } = yield* harness.make()
           const client = yield* devClient(open)
           const { session } = yield* createAndJoin(client, "coding-agent")
           yield* client.send({ type: "run_turn", sessionId: session.id, text: "add an add function" })
@@ -272,6 +272,22 @@ for (const harness of harnesses) {
           assert.deepStrictEqual(
             msgs.messages.map((m) => m.role),
             ["user", "assistant"]
+          )
+          // `afterSeq` is a position in the log: only what was recorded after that event.
+          const firstEnd = (yield* gateway.sessionLog(session.id)).find((e) => e.type === "turn_complete")!.seq
+          yield* gateway.scriptNextTurn(session.id, [{ type: "text_delta", text: "ok" }])
+          yield* client.send({ type: "run_turn", sessionId: session.id, text: "again" })
+          yield* client.nextWhere("turn_complete", (e) => e.finalText === "ok")
+          const later = yield* client.request(
+            { type: "get_history", sessionId: session.id, afterSeq: firstEnd },
+            "history"
+          )
+          assert.deepStrictEqual(
+            later.messages.map((m) => [m.role, m.role === "user" ? m.content : ""]),
+            [
+              ["user", "again"],
+              ["assistant", ""]
+            ]
           )
         })
     )

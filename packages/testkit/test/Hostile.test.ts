@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import WebSocket from "ws"
 import * as Gateway from "../src/Gateway.js"
 import * as WsServer from "../src/WsServer.js"
-import { overWs, type RawClient } from "./RawClient.js"
+import { inMemory, overWs, type RawClient } from "./RawClient.js"
 
 const user = (name: string, role: string, tenantId = "t") => ({
   token: `${name}-token`,
@@ -313,6 +313,25 @@ describe("the testkit gateway never bricks itself", () => {
 })
 
 describe("the testkit gateway limits what a peer can cost it", () => {
+  for (const harness of [inMemory, overWs]) {
+    it.scopedLive(
+      `${harness.name}: a 6 KB frame nested 3,000 deep that spells __proto__ is an error; the connection goes on`,
+      () =>
+        Effect.gen(function* () {
+          const { open } = yield* harness.make({ heartbeatIntervalMs: 0 })
+          const client = yield* open
+          yield* client.next("welcome")
+          const deep = `{"type":"steer","sessionId":"s","content":"x","extra":{"__proto__":1,"a":${"[".repeat(3000)}${"]".repeat(3000)}}}`
+          const nested = `{"type":"answer_question","sessionId":"s","requestId":"q","answers":{},"meta":${"[".repeat(3000)}1${"]".repeat(3000)},"k":"\\u0000__proto__"}`
+          for (const frame of [deep, nested]) {
+            yield* client.sendText(frame)
+            yield* client.request({ type: "ping", ts: frame.length }, "pong")
+          }
+          assert.isUndefined(({} as { a?: unknown }).a)
+        })
+    )
+  }
+
   it.scopedLive(
     "before authenticating, a frame over 64 KiB gets FRAME_TOO_LARGE and the connection is closed (1009), undecoded",
     () =>
