@@ -12,19 +12,15 @@
 import { randomUUID } from "node:crypto"
 import {
   type ClientMessage,
-  CloseCode,
   Codec,
   Correlation,
-  ErrorCode,
   type ProtocolError,
-  Role,
   ServerEvent,
   type Shapes
 } from "@diminuendo/protocol"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Agent from "./Agent.js"
@@ -32,7 +28,7 @@ import * as Faults from "./Faults.js"
 import * as Connection from "./internal/connection.js"
 import * as Handlers from "./internal/handlers.js"
 import * as Members from "./internal/members.js"
-import { RequestError } from "./internal/requestError.js"
+import * as Receive from "./internal/receive.js"
 import * as Sessions from "./internal/sessions.js"
 import * as Turns from "./internal/turns.js"
 
@@ -278,37 +274,12 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
     const gatewayFaults = Faults.makeState()
     let connectionCounter = 0
 
-    /** The connection is someone else now (or no one): what it subscribed to as before is dropped. */
-    const become = (conn: Connection.Conn, identity: Shapes.Identity | null) => {
-      const same =
-        identity !== null &&
-        conn.identity !== null &&
-        identity.userId === conn.identity.userId &&
-        identity.tenantId === conn.identity.tenantId
-      if (!same) for (const sessionId of [...conn.joined]) sessions.leave(conn, sessionId)
-      conn.identity = identity
-    }
-
-    /**
-     * Signs `conn` in as the token's user. A failed attempt leaves the connection unauthenticated
-     * (in dev mode: the dev identity), never as whoever it was before.
-     */
-    const authenticate = (conn: Connection.Conn, token: string) =>
-      Effect.suspend((): Effect.Effect<Shapes.Identity, RequestError> => {
-        const user = byToken.get(token)
-        if (user === undefined) {
-          if (!settings.requiresAuth && token === "") {
-            become(conn, devIdentity)
-            return Effect.succeed(devIdentity)
-          }
-          become(conn, settings.requiresAuth ? null : devIdentity)
-          return Effect.fail(
-            new RequestError({ code: ErrorCode.ErrorCodes.AuthFailed, message: "Authentication failed" })
-          )
-        }
-        become(conn, user.identity)
-        return Effect.succeed(user.identity)
-      })
+    const authenticate = Receive.makeAuthenticate({
+      byToken,
+      requiresAuth: settings.requiresAuth,
+      devIdentity,
+      sessions
+    })
 
     const handle = Handlers.make({
       limits,
@@ -327,116 +298,15 @@ export const make = (options: GatewayOptions = {}): Effect.Effect<Gateway, never
       }
     })
 
-    const sendError = (conn: Connection.Conn, message: ClientMessage.ClientMessage, error: RequestError) =>
-      Connection.sendLogged(codec, conn, {
-        type: "error",
-        code: error.code,
-        message: error.message,
-        requestType: message.type,
-        ...("sessionId" in message ? { sessionId: message.sessionId } : {}),
-        // `answer_question`'s requestId is the question's: echoed on its error so the client can tell.
-        ...(message.type === "answer_question" && settings.requestIds
-          ? { requestId: message.requestId }
-          : correlate(message))
-      })
-
-    const receive = (conn: Connection.Conn) => (frame: Frame) =>
-      Effect.suspend(() => {
-        if (conn.closed) return Effect.void
-        if (typeof frame !== "string") {
-          return Connection.sendLogged(codec, conn, {
-            type: "error",
-            code: ErrorCode.ErrorCodes.InvalidMessage,
-            message: `a binary frame of ${frame.byteLength} bytes: the protocol uses text frames`
-          })
-        }
-        if (conn.identity === null && Codec.exceedsBytes(frame, maxUnauthenticatedFrameBytes)) {
-          return Effect.zipRight(
-            Connection.sendLogged(codec, conn, {
-              type: "error",
-              code: ErrorCode.ErrorCodes.FrameTooLarge,
-              message: `before authentication frames are limited to ${maxUnauthenticatedFrameBytes} bytes`
-            }),
-            Connection.closeAfterQueued(conn, CloseCode.MessageTooBig, "frame too large before authentication")
-          )
-        }
-        const decoded = codec.decode(frame)
-        if (Either.isLeft(decoded)) return Connection.sendLogged(codec, conn, Connection.rejection(decoded.left))
-        const message = decoded.right
-        if (conn.identity === null && message.type !== "authenticate" && message.type !== "ping") {
-          return sendError(
-            conn,
-            message,
-            new RequestError({ code: ErrorCode.ErrorCodes.AuthRequired, message: "Authenticate first" })
-          )
-        }
-        // Checked on every request against the caller's membership now: a role change or a removal
-        // applies at once.
-        const role = conn.identity === null ? undefined : members.roleOf(conn.identity)
-        if (!Role.allows(role, message)) {
-          return sendError(
-            conn,
-            message,
-            new RequestError({
-              code: ErrorCode.ErrorCodes.Forbidden,
-              message:
-                role === undefined
-                  ? `${conn.identity?.email ?? "this connection"} is not a member of tenant ${conn.identity?.tenantId}`
-                  : `a ${role} cannot send ${message.type}${message.type === "manage_members" ? ` ${message.action}` : ""} (it needs ${Role.required(message)})`
-            })
-          )
-        }
-        return handle(conn, message).pipe(
-          Effect.flatMap((reply) => {
-            if (reply === undefined) return Effect.void
-            const error = Connection.send(codec, conn, { ...reply, ...correlate(message) } as ServerEvent.ServerEvent)
-            // A reply that does not fit a frame is the sender's error, not a silence.
-            return error === undefined
-              ? Effect.void
-              : Effect.fail(new RequestError({ code: ErrorCode.fromProtocolError(error), message: error.message }))
-          }),
-          Effect.catchAll((error) => sendError(conn, message, error)),
-          // A defect handling one request is that request's error: the connection goes on.
-          Effect.catchAllDefect((defect) =>
-            Effect.zipRight(
-              Effect.logError("testkit gateway failed handling a request", defect),
-              sendError(
-                conn,
-                message,
-                new RequestError({
-                  code: ErrorCode.ErrorCodes.InternalError,
-                  message: `internal error: ${String(defect)}`
-                })
-              )
-            )
-          )
-        )
-      })
-
-    const controlOf = (conn: Connection.Conn): ConnectionControl => ({
-      id: conn.id,
-      identity: () => conn.identity,
-      joined: () => [...conn.joined],
-      faults: Faults.handle(conn.faults),
-      drop: (code, reason) =>
-        Effect.suspend(() => {
-          conn.closed = true
-          return conn.peer.close(code, reason)
-        }),
-      sendRaw: (frame) => conn.peer.write(frame),
-      send: (event) =>
-        Either.match(codec.encode(event), {
-          onLeft: (error) => Effect.fail(error),
-          onRight: (frame) =>
-            Effect.sync(() => Connection.enqueue(conn, { frame, type: event.type, sessionEvent: false }))
-        }),
-      sendShutdown: (reason, reconnectAfterMs) =>
-        Connection.sendLogged(codec, conn, {
-          type: "server_shutdown",
-          reason,
-          ...(reconnectAfterMs === undefined ? {} : { reconnectAfterMs })
-        })
+    const receive = Receive.make({
+      codec,
+      requestIds: settings.requestIds,
+      maxUnauthenticatedFrameBytes,
+      members,
+      correlate,
+      handle
     })
+    const controlOf = (conn: Connection.Conn): ConnectionControl => Connection.control(codec, conn)
 
     const accept = (peer: Peer): Effect.Effect<Accepted, never, Scope.Scope> =>
       Effect.gen(function* () {

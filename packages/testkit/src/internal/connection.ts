@@ -1,6 +1,7 @@
 /**
  * One client connection on the testkit gateway: its outbound queue and the writer that drains it
- * through the fault transform, the handshake it is greeted with, and its heartbeat.
+ * through the fault transform, the handshake it is greeted with, its heartbeat, and the
+ * `ConnectionControl` a test holds.
  *
  * @internal
  */
@@ -21,7 +22,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Faults from "../Faults.js"
-import type { Peer } from "../Gateway.js"
+import type { ConnectionControl, Peer } from "../Gateway.js"
 
 /** An instruction in the outbound queue: close once everything before it is written. */
 export interface CloseAfter {
@@ -174,3 +175,28 @@ export const rejection = (error: ProtocolError): ServerEvent.ErrorEvent => ({
 })
 
 const knownTypes: ReadonlySet<string> = new Set(ClientMessage.types)
+
+/** A test's handle on the connection. */
+export const control = (codec: Codec.GatewayCodec, conn: Conn): ConnectionControl => ({
+  id: conn.id,
+  identity: () => conn.identity,
+  joined: () => [...conn.joined],
+  faults: Faults.handle(conn.faults),
+  drop: (code, reason) =>
+    Effect.suspend(() => {
+      conn.closed = true
+      return conn.peer.close(code, reason)
+    }),
+  sendRaw: (frame) => conn.peer.write(frame),
+  send: (event) =>
+    Either.match(codec.encode(event), {
+      onLeft: (error) => Effect.fail(error),
+      onRight: (frame) => Effect.sync(() => enqueue(conn, { frame, type: event.type, sessionEvent: false }))
+    }),
+  sendShutdown: (reason, reconnectAfterMs) =>
+    sendLogged(codec, conn, {
+      type: "server_shutdown",
+      reason,
+      ...(reconnectAfterMs === undefined ? {} : { reconnectAfterMs })
+    })
+})
