@@ -132,7 +132,8 @@ export const make = (deps: {
     (frames) => {
       link.frames += frames.length
       let effects: Array<Effect.Effect<void>> | undefined
-      for (const frame of frames) {
+      for (let i = 0; i < frames.length; i++) {
+        const frame = frames[i]!
         let effect: Effect.Effect<void> | undefined
         try {
           effect = onFrame(link, frame)
