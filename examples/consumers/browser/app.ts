@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import { followTurn } from "../src/followTurn.js"
 
 interface Vector {
   readonly name: string
@@ -89,46 +90,14 @@ const turn = Effect.gen(function* () {
   const session = yield* client.createSession("coding-agent", "browser")
   const items = yield* client.subscribeSession(session.id)
   const started = yield* client.runTurn(session.id, "Add an add() function with a test, and run it.")
-  const seqs: Array<number> = []
-  const resolutions: Array<string> = []
-  let gaps = 0
-  let text = ""
-  let finalText: string | null = null
-  yield* items.pipe(
-    Stream.tap((item) => {
-      if (item.type === "gap") gaps++
-      else if (item.type !== "unknown") seqs.push(item.seq)
-      switch (item.type) {
-        case "text_delta":
-          text += item.text
-          if (window.stage === "running") window.stage = "text"
-          return Effect.void
-        case "question_requested":
-          return client.answer(session.id, item.requestId, { [item.questions[0]!.id]: "vitest" })
-        case "permission_requested":
-          return client.approve(session.id, item.requestId)
-        case "approval_resolved":
-          resolutions.push(item.resolution ?? "resolved")
-          return Effect.void
-        case "turn_complete":
-          finalText = item.finalText ?? null
-          return Effect.void
-        default:
-          return Effect.void
-      }
-    }),
-    Stream.takeUntil((item) => item.type === "turn_complete" && item.turnId === started.turnId),
-    Stream.runDrain
-  )
+  const followed = yield* followTurn(client, session.id, started.turnId, items, () => {
+    if (window.stage === "running") window.stage = "text"
+  })
   const state = yield* client.state.get
   return {
     sessionId: session.id,
     turnId: started.turnId,
-    text,
-    finalText,
-    seqs,
-    gaps,
-    resolutions,
+    ...followed,
     states,
     connected: ConnectionState.$is("Connected")(state)
   }

@@ -7,9 +7,9 @@
  */
 import { GatewayClient, GatewayError, NodeTransport } from "@diminuendo/client"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import { followTurn } from "./followTurn.js"
 
 const program = Effect.gen(function* () {
   const client = yield* GatewayClient.GatewayClient
@@ -25,30 +25,7 @@ const program = Effect.gen(function* () {
   )
   caught.push(second)
 
-  const seqs: Array<number> = []
-  const resolutions: Array<string> = []
-  let text = ""
-  const complete = yield* items.pipe(
-    Stream.tap((item) => {
-      if (item.type !== "gap" && item.type !== "unknown") seqs.push(item.seq)
-      switch (item.type) {
-        case "text_delta":
-          text += item.text
-          return Effect.void
-        case "question_requested":
-          return client.answer(session.id, item.requestId, { [item.questions[0]!.id]: "vitest" })
-        case "permission_requested":
-          return client.approve(session.id, item.requestId)
-        case "approval_resolved":
-          resolutions.push(item.resolution ?? "resolved")
-          return Effect.void
-        default:
-          return Effect.void
-      }
-    }),
-    Stream.filter((item) => item.type === "turn_complete" && item.turnId === started.turnId),
-    Stream.runHead
-  )
+  const turn = yield* followTurn(client, session.id, started.turnId, items)
 
   // A Stream that fails: the turn's session does not exist.
   const missing = yield* client.turn("no-such-session", "hello").pipe(
@@ -58,13 +35,7 @@ const program = Effect.gen(function* () {
   )
   caught.push(missing)
 
-  const finalText = Option.match(complete, {
-    onNone: () => null,
-    onSome: (event) => (event.type === "turn_complete" ? (event.finalText ?? null) : null)
-  })
-  console.log(
-    JSON.stringify({ sessionId: session.id, turnId: started.turnId, text, finalText, seqs, resolutions, caught })
-  )
+  console.log(JSON.stringify({ sessionId: session.id, turnId: started.turnId, ...turn, caught }))
 })
 
 const token = process.env.GATEWAY_TOKEN

@@ -221,6 +221,7 @@ layer(GatewayLive, { excludeTestServices: true, timeout: "60 seconds" })(
           const report = JSON.parse(result.stdout.trim().split("\n").at(-1)!)
           assert.deepStrictEqual(report.caught, ["TURN_IN_PROGRESS", "SESSION_NOT_FOUND"])
           assert.deepStrictEqual(report.resolutions, ["answered", "approved"])
+          assert.strictEqual(report.gaps, 0)
           assert.strictEqual(report.text, report.finalText)
 
           const log = (yield* eventsOf(url, report.sessionId)).filter((e) => e.type !== "unknown")
