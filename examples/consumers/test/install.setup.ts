@@ -25,6 +25,9 @@ declare module "vitest" {
   }
 }
 
+/** The packages this test installs (`@diminuendo/cluster` is not among them yet). */
+const published = ["protocol", "client", "testkit"]
+
 const here = path.dirname(fileURLToPath(import.meta.url))
 const consumers = path.join(here, "..")
 const root = path.join(consumers, "..", "..")
@@ -68,7 +71,13 @@ export default async function setup(project: TestProject) {
 
   await run(
     "pnpm",
-    ["--filter", "./packages/*", "--workspace-concurrency=1", "pack", "--pack-destination", packs],
+    [
+      ...published.flatMap((name) => ["--filter", `@diminuendo/${name}`]),
+      "--workspace-concurrency=1",
+      "pack",
+      "--pack-destination",
+      packs
+    ],
     root
   )
   const tarballs = fs
