@@ -7,7 +7,13 @@ export default defineConfig({
   resolve: { conditions: ["diminuendo-source"] },
   test: {
     name: "protocol (no code generation)",
-    include: ["test/Codec.test.ts", "test/Properties.test.ts", "test/Vectors.test.ts", "test/NoCodeGeneration.test.ts"],
+    include: [
+      "test/Codec.test.ts",
+      "test/Hostile.test.ts",
+      "test/Properties.test.ts",
+      "test/Vectors.test.ts",
+      "test/NoCodeGeneration.test.ts"
+    ],
     setupFiles: ["test/fixtures/noCodeGeneration.ts"],
     testTimeout: 30_000
   }

@@ -236,7 +236,9 @@ layer(EnvLive, { excludeTestServices: true, timeout: "90 seconds" })("the instal
         for (const { inputs } of [example, app]) {
           const files = Object.keys(inputs)
           assert.deepStrictEqual(
-            files.filter((f) => /node_modules\/(ws|@effect\/platform-node)\/|NodeTransport|^node:/.test(f)),
+            files.filter((f) =>
+              /node_modules\/(ws|@effect\/platform-node)\/|NodeTransport|WorkspaceMirror|^node:/.test(f)
+            ),
             []
           )
           // Modules that only a whole-namespace import of effect would keep.
