@@ -1,1 +1,9 @@
-export default ["packages/protocol", "packages/testkit", "packages/client", "packages/cluster", "packages/cli"]
+export default [
+  "packages/protocol",
+  "packages/protocol/vitest.nocodegen.config.ts",
+  "packages/testkit",
+  "packages/client",
+  "packages/cluster",
+  "packages/cli",
+  "examples/consumers"
+]

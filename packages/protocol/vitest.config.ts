@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     name: "protocol",
     include: ["test/**/*.test.ts"],
+    exclude: ["test/NoCodeGeneration.test.ts"],
     testTimeout: 30_000
   }
 })

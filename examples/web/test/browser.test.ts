@@ -12,11 +12,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { type Browser, chromium, type Page } from "playwright-core"
+import type { Browser, Page } from "playwright-core"
 import { type Started, start } from "../server.js"
+import { launch } from "./chromium.js"
 
 const output = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "test-output")
-const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 
 class Env extends Context.Tag("web/test/Env")<Env, { readonly browser: Browser; readonly server: Started }>() {}
 
@@ -25,26 +25,7 @@ const EnvLive = Layer.scoped(
   Effect.gen(function* () {
     fs.mkdirSync(output, { recursive: true })
     const server = yield* start({ port: 0, gatewayPort: 0, stepMs: 15 })
-    // launch() gives the browser a fresh profile directory of its own, removed when it closes.
-    const browser = yield* Effect.acquireRelease(
-      Effect.promise(() =>
-        chromium.launch({
-          executablePath,
-          headless: true,
-          args: [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync"
-          ]
-        })
-      ),
-      (browser) => Effect.promise(() => browser.close())
-    )
+    const browser = yield* launch
     return { browser, server }
   })
 )

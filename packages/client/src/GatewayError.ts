@@ -1,9 +1,22 @@
 /**
- * The one error every client operation fails with.
+ * The one error every client operation fails with: one tag, `GatewayError`, and a `reason`.
+ *
+ * Catching one reason is as short as catching a tag: `Effect.catchIf(GatewayError.is("RequestTimeout"), f)`
+ * (a refinement, so `f` sees the narrowed error; `is` takes several reasons too), or
+ * `GatewayError.catchReason("RequestTimeout", f)`, the counterpart of `Effect.catchTag`.
+ *
+ * Why one tag with reasons rather than a union of tagged errors: every operation can fail for most
+ * of the reasons (a request can time out, lose its connection, be refused by the gateway or outlive
+ * the client), so a union would spell the same dozen classes in every signature; one type keeps
+ * signatures short, lets a `switch (error.reason)` be checked for exhaustiveness, and lets the
+ * client add a reason without breaking a caller's error type. Effect's own platform errors make the
+ * same choice (`SocketError`, `HttpClientError`: a tag and a `reason`).
  *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 
 /**
  * Why an operation failed:
@@ -52,7 +65,62 @@ export class GatewayError extends Data.TaggedError("GatewayError")<{
   /** The client message type the failure belongs to, when there is one. */
   readonly requestType?: string
   readonly cause?: unknown
-}> {}
+}> {
+  /**
+   * A refinement that holds for a {@link GatewayError} with one of `reasons`, for `Effect.catchIf`,
+   * `Effect.retry({ while })`, `Stream.catchSome` and the like.
+   *
+   * @example
+   * client.ping.pipe(Effect.catchIf(GatewayError.is("RequestTimeout"), () => Effect.succeed({ latencyMs: -1 })))
+   *
+   * @since 0.2.0
+   * @category guards
+   */
+  static is<const Reasons extends ReadonlyArray<GatewayErrorReason>>(
+    ...reasons: Reasons
+  ): (u: unknown) => u is GatewayErrorOf<Reasons[number]> {
+    return (u): u is GatewayErrorOf<Reasons[number]> =>
+      u instanceof GatewayError && (reasons as ReadonlyArray<GatewayErrorReason>).includes(u.reason)
+  }
+
+  /**
+   * Recovers from a {@link GatewayError} with `reason`, as `Effect.catchTag` does for a tag; any
+   * other failure passes through unchanged.
+   *
+   * @example
+   * client.joinSession(id).pipe(GatewayError.catchReason("ServerError", (e) => Effect.fail(new NotFound({ code: e.code }))))
+   *
+   * @since 0.2.0
+   * @category error handling
+   */
+  static readonly catchReason: {
+    <K extends GatewayErrorReason, A2, E2, R2>(
+      reason: K,
+      f: (error: GatewayErrorOf<K>) => Effect.Effect<A2, E2, R2>
+    ): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A | A2, E | E2, R | R2>
+    <A, E, R, K extends GatewayErrorReason, A2, E2, R2>(
+      self: Effect.Effect<A, E, R>,
+      reason: K,
+      f: (error: GatewayErrorOf<K>) => Effect.Effect<A2, E2, R2>
+    ): Effect.Effect<A | A2, E | E2, R | R2>
+  } = dual(
+    3,
+    <A, E, R, K extends GatewayErrorReason, A2, E2, R2>(
+      self: Effect.Effect<A, E, R>,
+      reason: K,
+      f: (error: GatewayErrorOf<K>) => Effect.Effect<A2, E2, R2>
+    ): Effect.Effect<A | A2, E | E2, R | R2> =>
+      Effect.catchIf(self, GatewayError.is(reason) as (e: E) => e is E & GatewayErrorOf<K>, f)
+  )
+}
+
+/**
+ * A {@link GatewayError} known to have one of the reasons `R`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type GatewayErrorOf<R extends GatewayErrorReason> = GatewayError & { readonly reason: R }
 
 /**
  * @since 0.1.0

@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as GatewayClient from "../src/GatewayClient.js"
 import * as Transport from "../src/Transport.js"
 import * as WebSocketTransport from "../src/WebSocketTransport.js"
 
@@ -63,5 +64,25 @@ describe("WebSocketTransport", () => {
         socket.readyState = 3
         socket.emit("close", { code: 4008, reason: "client inbound backlog full" })
       })
+  )
+})
+
+describe("WebSocketTransport.layerGlobal without a global WebSocket (Node 20)", () => {
+  it.live("connecting fails with ConnectionFailed naming the two ways out", () =>
+    Effect.gen(function* () {
+      const global = globalThis as { WebSocket?: unknown }
+      const saved = global.WebSocket
+      delete global.WebSocket
+      const error = yield* GatewayClient.make({ url: "ws://127.0.0.1:9/", autoReconnect: false }).pipe(
+        Effect.provide(WebSocketTransport.layerGlobal),
+        Effect.scoped,
+        Effect.flip,
+        Effect.ensuring(Effect.sync(() => saved !== undefined && (global.WebSocket = saved)))
+      )
+      assert.strictEqual(error.reason, "ConnectionFailed")
+      assert.include(error.message, "this runtime has no global WebSocket (Node 20)")
+      assert.include(error.message, "NodeTransport.layer")
+      assert.include(error.message, "NodeSocket.layerWebSocketConstructor")
+    })
   )
 })

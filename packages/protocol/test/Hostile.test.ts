@@ -1,13 +1,12 @@
-import * as fs from "node:fs"
+import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as fc from "effect/FastCheck"
 import * as Codec from "../src/Codec.js"
-import * as ErrorCode from "../src/ErrorCode.js"
 import { ProtocolError } from "../src/ProtocolError.js"
-import * as ServerEvent from "../src/ServerEvent.js"
+import type * as ServerEvent from "../src/ServerEvent.js"
 import { toolCallWith } from "./fixtures/examples.js"
 
 /** Runs `f`; a throw fails the test with what was thrown (the claim is that nothing throws). */
@@ -391,34 +390,18 @@ describe("Codec: error messages stay small whatever the frame holds", () => {
 })
 
 describe("the protocol README's 'Validating traffic' snippet, run as written", () => {
-  const readme = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "README.md"), "utf8")
-  const section = readme.slice(readme.indexOf("## Validating traffic"))
-  const code = section.slice(section.indexOf("```ts") + 5, section.indexOf("```", section.indexOf("```ts") + 5))
-  // The snippet without its imports, given what they import and a socket that records what is sent.
-  const body = code.replace(/^import .*$/gm, "")
-  const run = (frames: ReadonlyArray<string>) => {
-    const sent: Array<string> = []
-    const logged: Array<string> = []
-    let handler: ((data: Buffer) => void) | undefined
-    const socket = {
-      on: (event: string, f: (data: Buffer) => void) => {
-        if (event === "message") handler = f
-      },
-      send: (frame: string) => sent.push(frame),
-      close: () => sent.push("close")
-    }
-    const console = { error: (line: string) => logged.push(line), log: (line: string) => logged.push(line) }
-    new Function("Codec", "ErrorCode", "ServerEvent", "Either", "socket", "console", body)(
-      Codec,
-      ErrorCode,
-      ServerEvent,
-      Either,
-      socket,
-      console
-    )
-    for (const frame of frames) handler!(Buffer.from(frame))
-    return { sent, logged }
-  }
+  // The README's block is examples/consumers/readme/protocol-validate.ts (examples/consumers checks
+  // they are the same): a gateway's inbound path, fed one frame per line on stdin.
+  const example = path.join(
+    path.dirname(fileURLToPath(import.meta.url)),
+    "..",
+    "..",
+    "..",
+    "examples",
+    "consumers",
+    "readme",
+    "protocol-validate.ts"
+  )
 
   it("answers each hostile frame with an error event and never throws", () => {
     const hostile = [
@@ -429,7 +412,16 @@ describe("the protocol README's 'Validating traffic' snippet, run as written", (
       "{nope",
       `{"type":{"toString":null}}`
     ]
-    const { sent } = noThrow(() => run(hostile))
+    const run = spawnSync(process.execPath, ["--conditions=diminuendo-source", "--import", "tsx", example], {
+      cwd: path.dirname(example),
+      input: `${hostile.join("\n")}\n`,
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 60_000
+    })
+    assert.strictEqual(run.status, 0, run.stderr)
+    assert.strictEqual(run.stderr, "")
+    const sent = run.stdout.trimEnd().split("\n")
     assert.strictEqual(sent.length, hostile.length)
     for (const frame of sent) assert.strictEqual(JSON.parse(frame).type, "error")
   })

@@ -91,7 +91,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         const token = yield* options.token
         const next = yield* Handshake.connect(options, ++epochs, token)
         identity = next.identity
-        yield* Effect.logInfo("connected to the gateway").pipe(
+        yield* Effect.logDebug("connected to the gateway").pipe(
           Effect.annotateLogs({ url: options.url, epoch: next.link.epoch })
         )
         return next
