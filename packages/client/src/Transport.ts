@@ -66,8 +66,7 @@ export class TransportError extends Data.TaggedError("TransportError")<{
 /**
  * Receives a connection's frames. It runs synchronously (on a socket, from the socket's callback,
  * so a reply meets its caller without a hop through another fiber) and returns `undefined`, or an
- * Effect for work that must finish before the next frames are handed over. The array is the
- * transport's to reuse once the handler returns: read it during the call, do not keep it.
+ * Effect for work that must finish before the next frames are handed over.
  *
  * @since 0.1.0
  * @category models
@@ -175,7 +174,6 @@ export const makeConnection = (options: ConnectionOptions): ConnectionDriver => 
   const maxBytes = options.maxHeldBytes ?? 8 * 1024 * 1024
   let handler: FrameHandler | undefined
   let backlog: Array<Frame> = []
-  const single: Array<Frame> = [""]
   let heldBytes = 0
   let closed: CloseInfo | undefined
   let full = false
@@ -248,10 +246,7 @@ export const makeConnection = (options: ConnectionOptions): ConnectionDriver => 
     connection: { send: options.send, close: options.close, run },
     receive: (frame) => {
       if (wake === undefined || handler === undefined) return hold(frame)
-      // One array for every frame handed over alone: no allocation per frame.
-      single[0] = frame
-      const work = invoke(handler, single)
-      single[0] = ""
+      const work = invoke(handler, [frame])
       if (work !== undefined) wakeWith(work)
     },
     closed: (info) => {

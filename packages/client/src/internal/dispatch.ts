@@ -132,8 +132,7 @@ export const make = (deps: {
     (frames) => {
       link.frames += frames.length
       let effects: Array<Effect.Effect<void>> | undefined
-      for (let i = 0; i < frames.length; i++) {
-        const frame = frames[i]!
+      for (const frame of frames) {
         let effect: Effect.Effect<void> | undefined
         try {
           effect = onFrame(link, frame)
