@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Supervisor from "effect/Supervisor"
@@ -448,6 +449,75 @@ describe("GatewayClient reconnect policy at exact points", () => {
       })
     )
   }
+})
+
+describe("GatewayClient in dev mode: the unprompted identity at every interleaving", () => {
+  const identity = { userId: "u", email: "u@dev", tenantId: "t" }
+
+  /**
+   * Connects on a scripted transport under a scheduler the test steps by hand: the `welcome`
+   * (no authentication required), then `steps` rounds of scheduled fiber work, then the
+   * `authenticated` that names the connection, then enough rounds for everything to settle.
+   * Returns what the client says its identity is, and the connection state's identity.
+   */
+  const connectWithIdentityAfter = (steps: number) => {
+    const scheduler = new Scheduler.ControlledScheduler()
+    let driver: Transport.ConnectionDriver | undefined
+    const transport: Transport.Transport["Type"] = {
+      open: () =>
+        Effect.sync(() => {
+          driver = Transport.makeConnection({
+            send: () => Effect.void,
+            close: () => Effect.void,
+            onFull: () => {},
+            onDrained: () => {}
+          })
+          return driver.connection
+        })
+    }
+    const scope = Effect.runSync(Scope.make())
+    const connecting = Effect.runFork(
+      GatewayClient.make({ url: "memory://dev", pingInterval: 0, silenceTimeout: 0 }).pipe(
+        Effect.provideService(Transport.Transport, transport),
+        Scope.extend(scope),
+        Effect.provide(Logger.minimumLogLevel(LogLevel.None)),
+        Effect.withScheduler(scheduler)
+      )
+    )
+    for (let i = 0; i < 100 && driver === undefined; i++) scheduler.step()
+    for (let i = 0; i < 5; i++) scheduler.step()
+    driver!.receive(JSON.stringify({ type: "welcome", protocolVersion: 1, requiresAuth: false }))
+    for (let i = 0; i < steps; i++) scheduler.step()
+    driver!.receive(JSON.stringify({ type: "authenticated", identity }))
+    for (let i = 0; i < 200; i++) scheduler.step()
+    const exit = connecting.unsafePoll()
+    const client = exit !== null && Exit.isSuccess(exit) ? exit.value : undefined
+    const seen = client === undefined ? undefined : Effect.runSync(client.identity)
+    const state = client === undefined ? undefined : Effect.runSync(client.state.get)
+    // Whatever the client still schedules runs on the default scheduler from here.
+    scheduler.deferred = true
+    void Effect.runPromise(Scope.close(scope, Exit.void))
+    return {
+      identity: seen !== undefined && Option.isSome(seen) ? seen.value : undefined,
+      stateIdentity: state?._tag === "Connected" ? state.identity : undefined
+    }
+  }
+
+  it("an authenticated that arrives while the connection is being set up is kept (it names the tenant)", () => {
+    for (let steps = 0; steps <= 30; steps++) {
+      const seen = connectWithIdentityAfter(steps)
+      assert.deepStrictEqual(
+        seen.identity,
+        identity,
+        `identity with the authenticated ${steps} rounds after the welcome`
+      )
+      assert.deepStrictEqual(
+        seen.stateIdentity,
+        identity,
+        `state with the authenticated ${steps} rounds after the welcome`
+      )
+    }
+  })
 })
 
 describe("GatewayClient lifecycle and secrets", () => {

@@ -12,6 +12,12 @@
  * polls `list_sessions`. The runner's connection sees only its own tenant: a `Watch` for another
  * tenant fails with `WrongTenant`.
  *
+ * The runner's own tenant is the one its connection is signed in as. With a token the client
+ * knows it once connected; in dev mode the gateway names it in an `authenticated` that follows
+ * the `welcome`, which may arrive after the runner's layers are up: the own tenant's `Watch` is
+ * sent once it does (the layer waits up to {@link identityWait} for it, then warns and keeps
+ * waiting).
+ *
  * @since 0.1.0
  */
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
@@ -20,9 +26,11 @@ import type * as Sharding from "@effect/cluster/Sharding"
 import * as Rpc from "@effect/rpc/Rpc"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import * as SessionFeed from "./SessionFeed.js"
 import * as SessionFollower from "./SessionFollower.js"
 
@@ -73,6 +81,24 @@ export interface WatcherOptions {
  */
 export const watch = (tenantId: string) =>
   Effect.flatMap(SessionWatcher.client, (client) => client(tenantId).Watch({ tenantId }, { discard: true }))
+
+/**
+ * How long starting the watcher layer waits for the runner's connection to say who it is (its
+ * tenant) before it warns; the own tenant's `Watch` is still sent when it does.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const identityWait: Duration.Duration = Duration.seconds(10)
+
+/** The tenant the client's connection is signed in as: now if known, else once the gateway says. */
+const ownTenant = (client: SessionFeed.SessionFeed["client"]) =>
+  client.state.changes.pipe(
+    Stream.filterMap((state) =>
+      state._tag === "Connected" && state.identity !== undefined ? Option.some(state.identity.tenantId) : Option.none()
+    ),
+    Stream.runHead
+  )
 
 /**
  * Registers the watcher entity on this runner (and, by default, starts the watcher of the
@@ -128,11 +154,26 @@ export const layer = (
     { concurrency: "unbounded" }
   )
   if (options.watchOwnTenant === false) return entity
-  const own = Layer.effectDiscard(
+  const own = Layer.scopedDiscard(
     Effect.gen(function* () {
       const { client } = yield* SessionFeed.SessionFeed
-      const identity = yield* client.identity
-      if (Option.isSome(identity)) yield* Effect.orDie(watch(identity.value.tenantId))
+      const sending = yield* Effect.forkScoped(
+        Effect.flatMap(ownTenant(client), (tenantId) =>
+          Option.isSome(tenantId) ? Effect.orDie(watch(tenantId.value)) : Effect.void
+        ).pipe(
+          Effect.tapDefect((defect) => Effect.logError("sending Watch for the runner's own tenant failed", defect))
+        )
+      )
+      // Up once the Watch is sent (a failure to send it fails the layer); a connection that has not
+      // said who it is by then gets a warning, and the Watch goes out when it does.
+      const sent = yield* Effect.timeout(Fiber.join(sending), identityWait).pipe(
+        Effect.as(true),
+        Effect.catchTag("TimeoutException", () => Effect.succeed(false))
+      )
+      if (!sent)
+        yield* Effect.logWarning(
+          `the runner's gateway connection has not said who it is (no identity) after ${Duration.format(identityWait)}: its tenant's sessions are not watched until it does`
+        )
     })
   )
   return Layer.merge(entity, own)

@@ -1,11 +1,15 @@
 import { GatewayClient } from "@diminuendo/client"
-import { InMemory } from "@diminuendo/testkit"
+import { Gateway, InMemory } from "@diminuendo/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import * as FollowerRunner from "../src/FollowerRunner.js"
 import * as SessionFeed from "../src/SessionFeed.js"
 import * as SessionFollower from "../src/SessionFollower.js"
@@ -34,6 +38,26 @@ const withWatcher = Layer.mergeAll(
   Layer.orDie
 )
 
+/**
+ * The gateway's `authenticated` held back: in dev mode the runner's client is connected once the
+ * `welcome` says no token is needed, and learns who it is (its tenant) only when the
+ * `authenticated` that follows arrives, here after the runner's layers are up.
+ */
+const identityLater = (ms: number) =>
+  Layer.effectDiscard(Effect.flatMap(Gateway.Gateway, (gateway) => gateway.faults.delay("authenticated", ms)))
+
+const withWatcherIdentityLater = Layer.mergeAll(
+  SessionFollower.layer({ handle: record("owner") }),
+  SessionWatcher.layer({ interval: "50 millis" })
+).pipe(
+  Layer.provideMerge(Layer.mergeAll(runnerFeed(), handledTable, testClient)),
+  Layer.provideMerge(FollowerRunner.layerTest({ shardingConfig: testTimings })),
+  Layer.provideMerge(identityLater(300)),
+  Layer.provideMerge(InMemory.layer()),
+  Layer.provide(quiet),
+  Layer.orDie
+)
+
 describe("discovery", () => {
   it.live("the tenant's watcher follows sessions created elsewhere, without a Follow from their creator", () =>
     Effect.gen(function* () {
@@ -50,6 +74,51 @@ describe("discovery", () => {
         )
       }
     }).pipe(Effect.provide(withWatcher), Effect.scoped)
+  )
+
+  it.live("the watcher starts when the connection's identity arrives after the runner is up (dev mode)", () =>
+    Effect.gen(function* () {
+      const client = yield* GatewayClient.GatewayClient
+      const session = yield* client.createSession("echo")
+      yield* runTurn(session.id, "created and run elsewhere")
+      yield* caughtUp(session.id)
+      assert.deepStrictEqual(
+        (yield* handledRows(session.id)).map((row) => row.seq),
+        yield* logSeqs(session.id)
+      )
+    }).pipe(Effect.provide(withWatcherIdentityLater), Effect.scoped)
+  )
+
+  it.scoped("a connection that never says who it is: the watcher layer warns after identityWait, not silently", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const layer = SessionWatcher.layer({ interval: "50 millis" }).pipe(
+        Layer.provideMerge(runnerFeed()),
+        Layer.provideMerge(FollowerRunner.layerTest({ shardingConfig: testTimings })),
+        Layer.provideMerge(
+          Layer.effectDiscard(Effect.flatMap(Gateway.Gateway, (gateway) => gateway.faults.stall("authenticated")))
+        ),
+        Layer.provideMerge(InMemory.layer()),
+        Layer.provide(
+          Logger.replace(
+            Logger.defaultLogger,
+            Logger.make(({ message }) => warnings.push(String(message)))
+          )
+        ),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)),
+        Layer.orDie
+      )
+      const building = yield* Effect.fork(Layer.build(layer))
+      for (let i = 0; i < 100 && Option.isNone(yield* Fiber.poll(building)); i++) {
+        yield* TestClock.adjust("500 millis")
+        yield* Effect.yieldNow()
+      }
+      yield* Fiber.join(building)
+      assert.isTrue(
+        warnings.some((message) => message.includes("has not said who it is")),
+        `warnings: ${JSON.stringify(warnings)}`
+      )
+    })
   )
 
   it.live("a Watch for a tenant the runner's connection is not in fails with WrongTenant", () =>

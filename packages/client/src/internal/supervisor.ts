@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
@@ -101,6 +102,13 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
     const serve = (next: Handshake.Connected) =>
       Effect.gen(function* () {
         live = next
+        // Dev mode: the handshake ends at the welcome, and an unprompted `authenticated` that came
+        // after it looked, while this connection was not live yet, was passed over by `setIdentity`.
+        // Take it now; one that comes later finds the connection live.
+        if (next.identity === undefined) {
+          const late = yield* Deferred.poll(next.link.unprompted)
+          if (Option.isSome(late)) identity = (yield* late.value).identity
+        }
         const keepalive = Keepalive.make(next.link, options.keepalive)
         if (keepalive !== undefined) {
           const stop = options.timers.add(keepalive)

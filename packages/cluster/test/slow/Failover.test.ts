@@ -28,7 +28,7 @@ import type * as Postgres from "./postgres.js"
 const assertExactlyOnce = (label: string, result: FailoverResult) =>
   Effect.sync(() => {
     console.log(
-      `[${label}] ${JSON.stringify({ events: result.verdict.events, byRunner: result.byRunner, ...result.pause })}`
+      `[${label}] ${JSON.stringify({ events: result.verdict.events, byRunner: result.byRunner, reachedMs: result.reachedMs, ...result.pause })}`
     )
     assert.deepStrictEqual(result.verdict.missing, [], "missing events")
     assert.deepStrictEqual(result.verdict.duplicated, [], "events handled twice")

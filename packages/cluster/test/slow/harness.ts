@@ -102,6 +102,18 @@ export const runner = (config: RunnerConfig): Effect.Effect<Runner, never, Scope
       })
   )
 
+/**
+ * The end of a runner's stderr, for failure messages. Runners log warnings and errors only, so an
+ * empty log is said in words (a runner that hangs without a word is itself a finding).
+ */
+export const logTail = (r: Runner, chars = 4000) => {
+  const log = r.log()
+  const state = r.process.exitCode !== null || r.process.signalCode !== null ? "exited" : "running"
+  return `--- ${r.name} (${state}), stderr${log.length > chars ? `, last ${chars} characters` : ""}:\n${
+    log === "" ? "(empty: the runner logs warnings and errors only, and wrote none)" : log.slice(-chars)
+  }`
+}
+
 /** Kills a runner with SIGKILL; returns the time of the kill. */
 export const kill = (r: Runner) =>
   Effect.gen(function* () {
@@ -201,6 +213,50 @@ export const waitFor = <E, R>(
     }
   })
 
+/** What a wait sees on one poll: whether it is over, and how far things got (for the failure message). */
+export interface Seen {
+  readonly done: boolean
+  readonly progress: string
+}
+
+/**
+ * Polls `check` until it is done, for as long as things move: dies when its `progress` has not
+ * changed for `stallSeconds` (a hang: no event handled, no session reached) or after `maxSeconds`
+ * in all, with the last progress seen and `context()`. A loaded machine gets the time it needs
+ * while it makes progress; a runner that does nothing fails after `stallSeconds`, not later.
+ */
+export const waitUntil = <E, R>(
+  label: string,
+  check: Effect.Effect<Seen, E, R>,
+  bounds: { readonly stallSeconds: number; readonly maxSeconds: number },
+  context = () => ""
+) =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    let last = ""
+    let movedAt = started
+    for (;;) {
+      const seen = yield* Effect.orDie(check)
+      if (seen.done) return
+      const now = Date.now()
+      if (seen.progress !== last) {
+        last = seen.progress
+        movedAt = now
+      }
+      const why =
+        now - movedAt > bounds.stallSeconds * 1000
+          ? `no progress for ${bounds.stallSeconds} s`
+          : now - started > bounds.maxSeconds * 1000
+            ? `still not done after ${bounds.maxSeconds} s`
+            : undefined
+      if (why !== undefined)
+        return yield* Effect.dieMessage(
+          `timed out waiting for ${label} (${why}, ${((now - started) / 1000).toFixed(1)} s in all): ${last}\n${context()}`
+        )
+      yield* Effect.sleep("200 millis")
+    }
+  })
+
 // ---------------------------------------------------------------------------------------------
 // Checks
 // ---------------------------------------------------------------------------------------------
@@ -286,46 +342,86 @@ const lastIndexOf = (log: ReadonlyArray<{ readonly type: string }>, type: string
   return -1
 }
 
-/** Every session's last turn has ended (`turn_complete`, then status back to ready) and its events are handled. */
-const allDone = (gateway: Gateway.Gateway, sessionIds: ReadonlyArray<string>) =>
+const handledCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM handled`, (rows) => Number(rows[0]?.n ?? 0))
+)
+
+/** The sessions whose last turn has ended (`turn_complete`, then status back to ready) with every event handled. */
+const sessionsDone = (gateway: Gateway.Gateway, sessionIds: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const logs = yield* gatewayLogs(gateway, sessionIds)
     const rows = yield* sql<{ session_id: string; top: number | string }>`
       SELECT session_id, MAX(seq) AS top FROM handled GROUP BY session_id`
     const top = new Map(rows.map((row) => [row.session_id, Number(row.top)]))
-    return [...logs].every(([id, log]) => {
-      const last = log[log.length - 1]
-      const started = lastIndexOf(log, "turn_started")
-      const completed = lastIndexOf(log, "turn_complete")
-      return last !== undefined && last.type === "session_state" && completed > started && top.get(id) === last.seq
-    })
+    return [...logs]
+      .filter(([id, log]) => {
+        const last = log[log.length - 1]
+        const started = lastIndexOf(log, "turn_started")
+        const completed = lastIndexOf(log, "turn_complete")
+        return last !== undefined && last.type === "session_state" && completed > started && top.get(id) === last.seq
+      })
+      .map(([id]) => id)
   })
 
-const handledCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.map(sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM handled`, (rows) => Number(rows[0]?.n ?? 0))
-)
+/** Every session's last turn has ended and its events are handled. */
+const allDone = (gateway: Gateway.Gateway, sessionIds: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const done = (yield* sessionsDone(gateway, sessionIds)).length
+    const handled = yield* handledCount
+    return {
+      done: done === sessionIds.length,
+      progress: `${done} of ${sessionIds.length} sessions with their turn complete and handled, ${handled} events handled`
+    }
+  })
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------------------------
 
-/** Waits until every session has events handled, then two seconds more: the time to kill a runner. */
-const midStream = (sessions: number, context: () => string) =>
-  Effect.zipRight(
-    waitFor(
+/**
+ * Waits until every session has events handled, then two seconds more: the time to kill a runner.
+ * Bounds: 30 s without a new session reached or a new event handled is a hang (a runner's start,
+ * discovery included, takes a few seconds; the watcher's own wait for the connection's identity,
+ * `SessionWatcher.identityWait`, is 10 s and warns in the log); 60 s in all. Dies if by then a
+ * session has nothing left to handle (its turn over and handled): a kill then would not be
+ * mid-stream, and the resumption it is meant to show could not be seen.
+ */
+const midStream = (gateway: Gateway.Gateway, sessionIds: ReadonlyArray<string>, context: () => string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const started = Date.now()
+    yield* waitUntil(
       "every session being handled",
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.map(
-          sql<{ n: number | string }>`SELECT COUNT(DISTINCT session_id) AS n FROM handled`,
-          (rows) => Number(rows[0]?.n) === sessions
-        )
+      Effect.map(
+        sql<{ sessions: number | string; events: number | string }>`
+          SELECT COUNT(DISTINCT session_id) AS sessions, COUNT(*) AS events FROM handled`,
+        (rows) => {
+          const reached = Number(rows[0]?.sessions ?? 0)
+          return {
+            done: reached === sessionIds.length,
+            progress: `${reached} of ${sessionIds.length} sessions handled, ${Number(rows[0]?.events ?? 0)} events handled`
+          }
+        }
       ),
-      60,
+      { stallSeconds: 30, maxSeconds: 60 },
       context
-    ),
-    Effect.sleep("2 seconds")
-  )
+    )
+    const reachedMs = Date.now() - started
+    yield* Effect.sleep("2 seconds")
+    const over = yield* Effect.orDie(sessionsDone(gateway, sessionIds))
+    if (over.length > 0)
+      return yield* Effect.dieMessage(
+        `not a mid-stream kill: ${over.length} of ${sessionIds.length} sessions were already over and handled (the runners were too slow to reach every session while the turns ran)\n${context()}`
+      )
+    return reachedMs
+  })
+
+/**
+ * After a kill: 60 s without an event handled is a hang (the pause after a kill is the shard lock
+ * expiry, 4 s, plus a restart or reassignment, about 10 s under load); 180 s in all.
+ */
+const afterKill = { stallSeconds: 60, maxSeconds: 180 } as const
 
 export interface FailoverResult {
   readonly verdict: Verdict
@@ -333,6 +429,8 @@ export interface FailoverResult {
   readonly byRunner: Readonly<Record<string, number>>
   /** Rows written by the killed runner after its kill (must be 0). */
   readonly afterKillByVictim: number
+  /** From the turns' start to events of every session handled (ms). */
+  readonly reachedMs: number
 }
 
 export interface FailoverOptions {
@@ -387,7 +485,7 @@ export const pgFailover = (database: { readonly pg: string }, options: FailoverO
     // One first, so that the tables are created once.
     const first = yield* runner(configs[0]!)
     const runners = [first, ...(yield* Effect.forEach(configs.slice(1), runner, { concurrency: "unbounded" }))]
-    const logsOf = () => runners.map((r) => `--- ${r.name}\n${r.log().slice(-3000)}`).join("\n")
+    const logsOf = () => runners.map((r) => logTail(r, 3000)).join("\n")
     return yield* Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       yield* waitFor(
@@ -410,17 +508,18 @@ export const pgFailover = (database: { readonly pg: string }, options: FailoverO
         ).pipe(Effect.provide(creator))
       )
       yield* startTurns(client, sessions, options.events)
-      yield* midStream(sessions.length, logsOf)
+      const reachedMs = yield* midStream(gateway, sessions, logsOf)
       const victim = runners[1]!
       const killedAt = yield* kill(victim)
-      yield* waitFor("every turn complete and handled", allDone(gateway, sessions), 180, logsOf)
-      return yield* checkAfter(
+      yield* waitUntil("every turn complete and handled", allDone(gateway, sessions), afterKill, logsOf)
+      const result = yield* checkAfter(
         gateway,
         sessions,
         victim.name,
         killedAt,
         runners.map((r) => r.name)
       )
+      return { ...result, reachedMs }
     }).pipe(Effect.provide(view))
   })
 
@@ -445,11 +544,14 @@ export const sqliteRestart = (database: { readonly sqlite: string }, options: Fa
       const client = yield* openClient(url)
       const sessions = yield* createSessions(client, options.sessions)
       yield* startTurns(client, sessions, options.events)
-      yield* midStream(sessions.length, before.log)
+      const reachedMs = yield* midStream(gateway, sessions, () => logTail(before))
       const killedAt = yield* kill(before)
       const after = yield* runner(config("sqlite-2"))
-      yield* waitFor("every turn complete and handled", allDone(gateway, sessions), 180, after.log)
-      return yield* checkAfter(gateway, sessions, before.name, killedAt, [before.name, after.name])
+      yield* waitUntil("every turn complete and handled", allDone(gateway, sessions), afterKill, () =>
+        [before, after].map((r) => logTail(r)).join("\n")
+      )
+      const result = yield* checkAfter(gateway, sessions, before.name, killedAt, [before.name, after.name])
+      return { ...result, reachedMs }
     }).pipe(Effect.provide(view))
   })
 
@@ -494,7 +596,7 @@ export const throughput = (database: Database, options: ThroughputOptions) =>
           `${n} events handled`,
           Effect.map(handledCount, (count) => count >= n),
           600,
-          r.log
+          () => logTail(r)
         )
       const client = yield* openClient(url)
       const created = Date.now()
@@ -509,7 +611,9 @@ export const throughput = (database: Database, options: ThroughputOptions) =>
       yield* handledAtLeast(base + options.sessions * (options.events + 4))
       const seconds = (performance.now() - started) / 1000
       const runnerCpuSeconds = r.cpuSeconds() - cpuBefore
-      yield* waitFor("every event handled", allDone(gateway, sessions), 60, r.log)
+      yield* waitUntil("every event handled", allDone(gateway, sessions), { stallSeconds: 60, maxSeconds: 60 }, () =>
+        logTail(r)
+      )
       const events = (yield* Effect.orDie(handledCount)) - base
       return { events, seconds, startupSeconds: (live - created) / 1000, runnerCpuSeconds }
     }).pipe(Effect.provide(view))
