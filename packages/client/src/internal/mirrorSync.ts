@@ -68,79 +68,75 @@ const removeUpstreamCopy = (m: Mirror, conflict: Conflict | undefined) =>
         absolute === undefined ? Effect.void : Effect.ignore(m.fs.remove(absolute))
       )
 
+/** Runs `body` on a path the mirror may write (else nothing), with `perFile`'s failure policy. */
+const onFile = (
+  m: Mirror,
+  path: string,
+  body: (rel: string, absolute: string) => Effect.Effect<void, PlatformError.PlatformError>
+) =>
+  Effect.flatMap(locate(m, path), (absolute) =>
+    absolute === undefined ? Effect.void : perFile(m, path, body(relative(path), absolute))
+  )
+
 /** An upstream version of `path` arrives. */
 const apply = (m: Mirror, path: string, upstream: Upstream) =>
-  Effect.gen(function* () {
-    const { files, conflicts } = m.journal
-    const absolute = yield* locate(m, path)
-    if (absolute === undefined) return
-    yield* perFile(
-      m,
-      path,
-      Effect.gen(function* () {
-        const rel = relative(path)
-        const entry = files.get(rel)
-        const local = yield* readLocal(m.fs, absolute)
-        const localHash = local === undefined ? undefined : yield* sha256(local)
-        const settle = Effect.gen(function* () {
-          files.set(rel, { iteration: upstream.iteration, hash: upstream.hash })
-          yield* removeUpstreamCopy(m, conflicts.get(rel))
-          conflicts.delete(rel)
-        })
-        if (localHash === upstream.hash) return yield* settle
-        const edited = entry === undefined ? local !== undefined : localHash !== entry.hash
-        if (!edited) {
-          yield* writeAtomic(m.fs, m.paths, absolute, upstream.bytes)
-          return yield* settle
-        }
-        const upstreamPath = upstreamName(rel)
-        const upstreamAbsolute = yield* locate(m, upstreamPath)
-        if (upstreamAbsolute === undefined) return
-        yield* writeAtomic(m.fs, m.paths, upstreamAbsolute, upstream.bytes)
-        conflicts.set(rel, {
-          path: rel,
-          change: "modified",
-          upstreamPath,
-          ...(upstream.iteration === undefined ? {} : { iteration: upstream.iteration }),
-          hash: upstream.hash,
-          detectedAt: yield* now
-        })
+  onFile(m, path, (rel, absolute) =>
+    Effect.gen(function* () {
+      const { files, conflicts } = m.journal
+      const entry = files.get(rel)
+      const local = yield* readLocal(m.fs, absolute)
+      const localHash = local === undefined ? undefined : yield* sha256(local)
+      const settle = Effect.gen(function* () {
+        files.set(rel, { iteration: upstream.iteration, hash: upstream.hash })
+        yield* removeUpstreamCopy(m, conflicts.get(rel))
+        conflicts.delete(rel)
       })
-    )
-  })
+      if (localHash === upstream.hash) return yield* settle
+      const edited = entry === undefined ? local !== undefined : localHash !== entry.hash
+      if (!edited) {
+        yield* writeAtomic(m.fs, m.paths, absolute, upstream.bytes)
+        return yield* settle
+      }
+      const upstreamPath = upstreamName(rel)
+      const upstreamAbsolute = yield* locate(m, upstreamPath)
+      if (upstreamAbsolute === undefined) return
+      yield* writeAtomic(m.fs, m.paths, upstreamAbsolute, upstream.bytes)
+      conflicts.set(rel, {
+        path: rel,
+        change: "modified",
+        upstreamPath,
+        ...(upstream.iteration === undefined ? {} : { iteration: upstream.iteration }),
+        hash: upstream.hash,
+        detectedAt: yield* now
+      })
+    })
+  )
 
 /** Upstream deleted `path`. */
 const applyDelete = (m: Mirror, path: string, iteration: number | undefined) =>
-  Effect.gen(function* () {
-    const { files, conflicts } = m.journal
-    const absolute = yield* locate(m, path)
-    if (absolute === undefined) return
-    yield* perFile(
-      m,
-      path,
-      Effect.gen(function* () {
-        const rel = relative(path)
-        const entry = files.get(rel)
-        const previous = conflicts.get(rel)
-        yield* removeUpstreamCopy(m, previous)
-        conflicts.delete(rel)
-        // Never written from upstream: whatever is here is the user's own file.
-        if (entry === undefined) return
-        const local = yield* readLocal(m.fs, absolute)
-        if (local === undefined || (yield* sha256(local)) === entry.hash) {
-          if (local !== undefined) yield* m.fs.remove(absolute)
-          files.delete(rel)
-          return
-        }
-        conflicts.set(rel, {
-          path: rel,
-          change: "deleted",
-          ...(iteration === undefined ? {} : { iteration }),
-          detectedAt: yield* now
-        })
+  onFile(m, path, (rel, absolute) =>
+    Effect.gen(function* () {
+      const { files, conflicts } = m.journal
+      const entry = files.get(rel)
+      const previous = conflicts.get(rel)
+      yield* removeUpstreamCopy(m, previous)
+      conflicts.delete(rel)
+      // Never written from upstream: whatever is here is the user's own file.
+      if (entry === undefined) return
+      const local = yield* readLocal(m.fs, absolute)
+      if (local === undefined || (yield* sha256(local)) === entry.hash) {
+        if (local !== undefined) yield* m.fs.remove(absolute)
+        files.delete(rel)
+        return
+      }
+      conflicts.set(rel, {
+        path: rel,
+        change: "deleted",
+        ...(iteration === undefined ? {} : { iteration }),
+        detectedAt: yield* now
       })
-    )
-  })
+    })
+  )
 
 const fetch = (m: Mirror, path: string, iteration: number | undefined) =>
   m.client.readFile(m.sessionId, path).pipe(
