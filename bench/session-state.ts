@@ -94,6 +94,24 @@ const foldTurn = (start: SessionState.SessionState, events: ReadonlyArray<Server
   return SessionState.currentTurn(state)!.text.length
 }
 
+/** A turn's deltas with a tool call (start, call, result) after every 50 deltas. */
+const withToolCalls = (turnId: string, count: number, firstSeq: number): Array<ServerEvent.SessionEvent> => {
+  const events: Array<ServerEvent.SessionEvent> = []
+  let seq = firstSeq
+  for (let i = 0; i < count; i++) {
+    events.push({ type: "text_delta", sessionId, turnId, seq: seq++, ts: i, text: `word${i % 97} ` })
+    if (i % 50 === 49) {
+      const toolCallId = `${turnId}-call-${i}`
+      events.push(
+        { type: "tool_call_start", sessionId, turnId, seq: seq++, ts: i, toolCallId, toolName: "read" },
+        { type: "tool_call", sessionId, turnId, seq: seq++, ts: i, toolCallId, toolName: "read", args: { i } },
+        { type: "tool_result", sessionId, turnId, seq: seq++, ts: i, toolCallId, status: "success", output: i }
+      )
+    }
+  }
+  return events
+}
+
 const concat = (events: ReadonlyArray<ServerEvent.SessionEvent>) => () => {
   let text = ""
   for (const event of events) text += (event as ServerEvent.TextDelta).text
@@ -120,7 +138,12 @@ export const runSessionStateBench = (options: { readonly rounds: number; readonl
     return [
       ["`+=` of the delta texts (baseline)", n, concat(fresh)],
       ["SessionState.reduce, fresh session", n, foldTurn(SessionState.empty(sessionId), fresh)],
-      [`SessionState.reduce, after ${options.history.toLocaleString("en")} turns`, n, foldTurn(history, later)]
+      [`SessionState.reduce, after ${options.history.toLocaleString("en")} turns`, n, foldTurn(history, later)],
+      [
+        "SessionState.reduce, a tool call every 50 deltas",
+        n,
+        foldTurn(SessionState.empty(sessionId), withToolCalls("t", n, 2))
+      ]
     ] as const
   })
   for (const [, , f] of cases) f()
@@ -148,7 +171,7 @@ export const sessionStateSection = (quick: boolean): Array<string> => {
   const lines = [
     "## 5. SessionState: folding a streaming turn",
     "",
-    `A turn of 1,000 and of 10,000 \`text_delta\`s folded with \`SessionState.reduce\`, into a fresh session and into one that already holds ${quick ? 50 : "1,000"} completed turns (each with a tool call), then its text read once. CPU time and bytes allocated (V8's GC profiler: bytes collected during the run plus heap growth), median of ${r.rounds} interleaved rounds. Linear cost shows as about 10x from 1,000 to 10,000 deltas (quadratic would be 100x); a long history adds a constant per delta (a deeper path in the turn map), not a copy of the transcript.`,
+    `A turn of 1,000 and of 10,000 \`text_delta\`s folded with \`SessionState.reduce\`, into a fresh session and into one that already holds ${quick ? 50 : "1,000"} completed turns (each with a tool call), and with a tool call (start, call, result) after every 50 deltas (20 and 200 tool calls: a turn's parts grow with it), then its text read once. CPU time and bytes allocated (V8's GC profiler: bytes collected during the run plus heap growth), median of ${r.rounds} interleaved rounds. Linear cost shows as about 10x from 1,000 to 10,000 deltas (quadratic would be 100x); a long history adds a constant per delta (a deeper path in the turn map), not a copy of the transcript.`,
     "",
     "| | deltas | CPU ms | allocated MiB | bytes per delta |",
     "|---|---:|---:|---:|---:|"

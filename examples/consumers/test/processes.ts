@@ -129,16 +129,15 @@ const poll = (
   })
 
 /**
- * The testkit gateway, started from the installed tarball: its `diminuendo-gateway` bin when the
- * package has one, else its built entry point. Both print the URL first.
+ * The testkit gateway, started from the installed tarball's `diminuendo-gateway` bin (npm links it
+ * from the package's `bin`: a tarball without one fails here). It prints the URL first.
  */
 export const gateway = (installDir: string): Effect.Effect<string, ProcessError, Scope.Scope> =>
   Effect.gen(function* () {
     const bin = path.join(installDir, "node_modules", ".bin", "diminuendo-gateway")
-    const entry = path.join(installDir, "node_modules", "@diminuendo", "testkit", "dist", "bin", "gateway.js")
-    const args = ["--port", "0", "--step-ms", "5"]
-    const process_ = fs.existsSync(bin)
-      ? yield* service(bin, args, { cwd: installDir })
-      : yield* service("node", [entry, ...args], { cwd: installDir })
+    if (!fs.existsSync(bin)) {
+      return yield* new ProcessError({ message: `the installed testkit has no diminuendo-gateway bin: ${bin}` })
+    }
+    const process_ = yield* service(bin, ["--port", "0", "--step-ms", "5"], { cwd: installDir })
     return yield* process_.waitFor(/(ws:\/\/[^\s]+)/)
   })

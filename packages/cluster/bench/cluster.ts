@@ -83,7 +83,7 @@ const program = Effect.gen(function* () {
   }
 
   const out = (line = "") => console.log(line)
-  out("## 5. Cluster: followers on @effect/cluster")
+  out("## 6. Cluster: followers on @effect/cluster")
   out()
   out(
     "End to end: the testkit gateway over ws in the benchmark process, one follower runner process (`SessionFollower`, found by the tenant's watcher), and per event a handler that inserts a row in the offset's transaction. Every session first runs a one-event turn (startup: from the first session created to every follower live); then every session runs a turn of N events at once, played as fast as the gateway can, measured from the first `run_turn` to the last event committed. Batch: events per offset commit (one transaction), 1 or up to 100 that have already arrived. Runner CPU: its user+system seconds per 1,000 events during the measured turn."
