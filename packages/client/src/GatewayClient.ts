@@ -320,6 +320,7 @@ export const make = (
       schedule: options.reconnectSchedule ?? defaultReconnectSchedule,
       keepalive,
       timers,
+      warnings,
       sessions,
       token: Effect.suspend(() => resolveToken(token)),
       scope

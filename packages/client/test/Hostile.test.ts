@@ -82,36 +82,42 @@ describe("a defect in the frame path never leaves a zombie", () => {
       })
   )
 
-  it.scopedLive("a connection whose reader dies is dropped and re-made, not left Connected answering nothing", () =>
-    Effect.gen(function* () {
-      const { gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
-      let opened = 0
-      const transport: Transport.Transport["Type"] = {
-        open: () =>
-          Effect.map(inMemoryConnection(gateway), (connection) => {
-            opened += 1
-            // The first connection's reader hits a defect once the client is connected.
-            return opened === 1
-              ? {
-                  ...connection,
-                  run: (h) =>
-                    Effect.zipRight(
-                      Effect.race(connection.run(h), Effect.sleep("50 millis")),
-                      Effect.die("reader defect")
-                    )
-                }
-              : connection
-          })
-      }
-      const c = yield* connectWith(transport, {
-        reconnectSchedule: Schedule.spaced("5 millis"),
-        requestTimeout: "2 seconds"
+  it.scopedLive(
+    "a connection whose reader dies is reported (HandlerDefect), dropped and re-made, not left Connected answering nothing",
+    () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+        let opened = 0
+        const transport: Transport.Transport["Type"] = {
+          open: () =>
+            Effect.map(inMemoryConnection(gateway), (connection) => {
+              opened += 1
+              // The first connection's reader hits a defect once the client is connected.
+              return opened === 1
+                ? {
+                    ...connection,
+                    run: (h) =>
+                      Effect.zipRight(
+                        Effect.race(connection.run(h), Effect.sleep("50 millis")),
+                        Effect.die("reader defect")
+                      )
+                  }
+                : connection
+            })
+        }
+        const c = yield* connectWith(transport, {
+          reconnectSchedule: Schedule.spaced("5 millis"),
+          requestTimeout: "2 seconds"
+        })
+        const reports = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        const states = yield* watchStates(c, 4)
+        assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
+        assert.strictEqual(opened, 2)
+        const report = Chunk.unsafeHead(yield* Fiber.join(reports))
+        assert.strictEqual(report.reason, "HandlerDefect")
+        assert.include(report.message, "reader defect")
+        assert.isAtLeast((yield* c.ping).latencyMs, 0)
       })
-      const states = yield* watchStates(c, 4)
-      assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
-      assert.strictEqual(opened, 2)
-      assert.isAtLeast((yield* c.ping).latencyMs, 0)
-    })
   )
 })
 

@@ -6,6 +6,7 @@
  * @internal
  */
 import type { Shapes } from "@diminuendo/protocol"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -25,6 +26,7 @@ import type { Link } from "./link.js"
 import type { Sessions } from "./sessions.js"
 import * as StateCell from "./stateCell.js"
 import type * as Timers from "./timers.js"
+import type * as Warnings from "./warnings.js"
 
 /** Re-joins in flight at once after a reconnect. */
 const rejoinConcurrency = 32
@@ -40,6 +42,8 @@ export interface SupervisorOptions extends Handshake.HandshakeOptions {
   readonly token: Effect.Effect<Redacted.Redacted<string> | undefined, GatewayError>
   /** Where the reconnect loop and re-joins run (the client's scope). */
   readonly scope: Scope.Scope
+  /** Where a reader's death is reported (`HandlerDefect`). */
+  readonly warnings: Warnings.Warnings
 }
 
 export interface Supervisor {
@@ -186,6 +190,16 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         for (;;) {
           const exit = yield* Fiber.await(current.reader)
           const info = Exit.isSuccess(exit) ? exit.value : { code: 1011, reason: "the connection's reader failed" }
+          if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+            // An Effect the frame handler returned died: say why (the connection is re-made below).
+            options.warnings.warn({
+              reason: "HandlerDefect",
+              message: `the client failed handling frames (${Cause.pretty(exit.cause).split("\n")[0]}); reconnecting`,
+              excerpt: ""
+            })
+            const logs = options.warnings.drain()
+            if (logs !== undefined) yield* logs
+          }
           live = undefined
           connected = yield* Deferred.make<Link, GatewayError>()
           yield* Scope.close(current.scope, Exit.void)
