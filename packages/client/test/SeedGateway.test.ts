@@ -31,6 +31,8 @@ const scripted = (options: {
   readonly welcome: Record<string, unknown>
   readonly extra?: ReadonlyArray<Record<string, unknown>>
   readonly acceptToken?: (token: string) => boolean
+  /** What the gateway answers a `ping` with (nothing when absent). */
+  readonly pong?: (ping: Record<string, unknown>) => Record<string, unknown>
 }) => {
   const sent: Array<Record<string, unknown>> = []
   const identity = { userId: "u", email: "u@seed", tenantId: "t" }
@@ -43,6 +45,8 @@ const scripted = (options: {
             Effect.sync(() => {
               const message = JSON.parse(frame) as Record<string, unknown>
               sent.push(message)
+              const pong = message.type === "ping" ? options.pong?.(message) : undefined
+              if (pong !== undefined) queueMicrotask(() => driver.receive(JSON.stringify(pong)))
               if (message.type === "authenticate") {
                 const ok = options.acceptToken?.(message.token as string) ?? false
                 queueMicrotask(() =>
@@ -184,6 +188,42 @@ describe("handshake with a gateway that sends only what the seeds fix", () => {
       const client = yield* connect(transport)
       const state = yield* client.state.get
       assert.strictEqual(state._tag === "Connected" && state.gateway.protocolVersion, 1)
+    })
+  )
+})
+
+describe("ping against a gateway whose pong carries less", () => {
+  for (const [name, pong] of [
+    ["a pong echoing ts, without serverTs", (ping: Record<string, unknown>) => ({ type: "pong", ts: ping.ts })],
+    ["a bare pong (no ts)", () => ({ type: "pong" })]
+  ] as const) {
+    it.scoped(`${name}: ping answers with a latency, and so does a second one`, () =>
+      Effect.gen(function* () {
+        const { transport } = scripted({ welcome: { type: "welcome", requiresAuth: false }, pong })
+        const client = yield* connect(transport, { requestTimeout: "2 seconds" })
+        for (let i = 0; i < 2; i++) assert.isAtLeast((yield* client.ping).latencyMs, 0)
+      })
+    )
+  }
+
+  it.scoped("a bare pong with two pings waiting answers the older one; the next answers the other", () =>
+    Effect.gen(function* () {
+      const pings: Array<Record<string, unknown>> = []
+      const { transport } = scripted({
+        welcome: { type: "welcome", requiresAuth: false },
+        pong: (ping) => {
+          pings.push(ping)
+          return pings.length === 2 ? { type: "pong" } : undefined!
+        }
+      })
+      const client = yield* connect(transport, { requestTimeout: "2 seconds" })
+      const first = yield* Effect.fork(client.ping)
+      yield* Effect.yieldNow()
+      const second = yield* Effect.fork(Effect.either(client.ping))
+      assert.isAtLeast((yield* Fiber.join(first)).latencyMs, 0)
+      yield* TestClock.adjust("3 seconds")
+      const late = yield* Fiber.join(second)
+      assert.isTrue(Either.isLeft(late) && late.left.reason === "RequestTimeout")
     })
   )
 })

@@ -235,7 +235,8 @@ export const matches = (request: ClientMessage.ClientMessage, event: ServerEvent
     case "get_events":
       return "sessionId" in event && event.sessionId === request.sessionId
     case "ping":
-      return event.type === "pong" && event.ts === request.ts
+      // A pong without `ts` (the seeds do not fix its fields) goes to the oldest ping waiting.
+      return event.type === "pong" && (event.ts === undefined || event.ts === request.ts)
     case "list_files":
       return event.type === "file_list" && event.sessionId === request.sessionId
     case "read_file":
@@ -272,8 +273,10 @@ export const matches = (request: ClientMessage.ClientMessage, event: ServerEvent
 /**
  * Whether an `error` without a correlation id could answer `request`: its `requestType`, when
  * given, is the request's type, and its `sessionId`, when given, the request's session. An error
- * that names neither could answer any request; a client then attributes it only when exactly one
- * request is waiting, and otherwise reports it instead of failing an unrelated caller.
+ * that names neither could answer any request: on a gateway without `requestId` (the seeds', which
+ * answers in order) the oldest pending request takes it; on one that echoes `requestId`, such an
+ * error answers a frame the gateway could not read, and a client attributes it only when exactly
+ * one request is waiting, reporting it otherwise instead of failing an unrelated caller.
  *
  * @since 0.2.0
  * @category correlation

@@ -136,13 +136,14 @@ export const Heartbeat = notice("Heartbeat", "heartbeat", { ts: addition(Timesta
 export interface Heartbeat extends Schema.Schema.Type<typeof Heartbeat> {}
 
 /**
- * Reply to `ping`: `ts` echoes the ping's, `serverTs` is the gateway's clock.
+ * Reply to `ping`: `ts` echoes the ping's, `serverTs` is the gateway's clock. The seeds fix no
+ * field of it, so `ts` may be absent: the oldest ping waiting then takes the pong.
  *
  * @since 0.1.0
  * @category connection
  */
 export const Pong = reply("Pong", "pong", {
-  ts: Timestamp,
+  ts: Schema.optionalWith(Timestamp, { exact: true }),
   serverTs: addition(Timestamp, "latency is measured on the client's clock alone")
 })
 /**
@@ -178,7 +179,7 @@ export const ErrorEvent = reply("ErrorEvent", "error", {
   message: Schema.String,
   requestType: addition(
     Schema.String,
-    "the error fails the one pending request it can answer; when several could, no caller is failed and it is reported on `diagnostics`"
+    "the error fails the oldest pending request (a gateway without `requestId` answers in order); on a gateway that echoes `requestId`, an error with neither id nor type fails a request only when one is pending, else it is reported on `diagnostics`"
   ),
   sessionId: addition(Schema.String, "as for `requestType`")
 })

@@ -329,27 +329,30 @@ describe("Codec: prototype pollution", () => {
 })
 
 describe("Codec: ownership of keys", () => {
-  const fields = { type: "pong", ts: 5 } as const
+  const fields = { type: "session_deleted", sessionId: "s" } as const
   it("an object without a prototype decodes like a plain one", () => {
     const bare = Object.assign(Object.create(null), fields)
     assert.deepStrictEqual(Either.getOrThrow(Codec.client.decodeUnknown(bare)), fields)
   })
 
   it("an inherited field does not count as present (as in Effect's decoder)", () => {
-    const child = Object.create({ ts: 5 })
-    child.type = "pong"
+    const child = Object.create({ sessionId: "s" })
+    child.type = "session_deleted"
     const error = Either.flip(Codec.client.decodeUnknown(child)).pipe(Either.getOrThrow)
-    assert.strictEqual(error.message, "pong.ts: is missing")
+    assert.strictEqual(error.message, "session_deleted.sessionId: is missing")
   })
 
   it("a field on a polluted Object.prototype does not count as present", () => {
     const proto = Object.prototype as any
-    proto.ts = 5
+    proto.sessionId = "s"
     try {
-      assert.strictEqual(decodeErr(`{"type":"pong"}`).message, "pong.ts: is missing")
-      assert.deepStrictEqual(decodeOk(`{"type":"pong","ts":6}`), { type: "pong", ts: 6 })
+      assert.strictEqual(decodeErr(`{"type":"session_deleted"}`).message, "session_deleted.sessionId: is missing")
+      assert.deepStrictEqual(decodeOk(`{"type":"session_deleted","sessionId":"t"}`), {
+        type: "session_deleted",
+        sessionId: "t"
+      })
     } finally {
-      delete proto.ts
+      delete proto.sessionId
     }
   })
 })

@@ -79,7 +79,7 @@ export const make = (deps: {
         link.connectionId = event.connectionId
         break
       case "pong":
-        if (event.ts === link.pingTs) link.pingTs = undefined
+        if (event.ts === undefined || event.ts === link.pingTs) link.pingTs = undefined
         break
       case "server_shutdown":
         link.shutdownDelayMs = Math.min(event.reconnectAfterMs ?? 0, maxShutdownDelayMs)
