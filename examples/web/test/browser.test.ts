@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { SessionState } from "@diminuendo/client"
 import type { ServerEvent } from "@diminuendo/protocol"
+import type { Agent } from "@diminuendo/testkit"
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -146,6 +147,15 @@ const runTurn = (page: Page, during: (stage: Stage, sessionId: string) => Effect
     return yield* finished(page, sessionId)
   })
 
+/** A turn with two messages: one streamed by `message.delta` and closed, one that comes whole. */
+const messagesScript: ReadonlyArray<Agent.EmittedEvent> = [
+  { type: "message.delta", messageId: "m-plan", role: "assistant", delta: "Reading the request, " },
+  { type: "message.delta", messageId: "m-plan", role: "assistant", delta: "then answering." },
+  { type: "message.complete", messageId: "m-plan", role: "assistant", content: "Reading the request, then answering." },
+  { type: "message.complete", messageId: "m-note", role: "system", content: "The workspace is read-only." },
+  { type: "text_delta", text: "Here is the answer." }
+]
+
 const shot = (page: Page, name: string) =>
   Effect.promise(() => page.screenshot({ path: path.join(output, `${name}.png`) })).pipe(Effect.asVoid)
 
@@ -250,6 +260,72 @@ layer(EnvLive, { timeout: "60 seconds", excludeTestServices: true })("web exampl
           baseline.text.replaceAll(baseline.sessionId, "SESSION")
         )
         assert.deepStrictEqual([...calm.problems, ...problems], [])
+      })
+  )
+
+  it.scoped(
+    "a scripted turn's messages (message.delta, message.complete) render with their role: the streamed content while open, then what the gateway logged",
+    () =>
+      Effect.gen(function* () {
+        const { server } = yield* Env
+        const { page, problems } = yield* openPage(desktop)
+        const sessionId = yield* newSession(page, "echo")
+        yield* server.gateway.scriptNextTurn(sessionId, messagesScript)
+        // Held back, the first message.complete leaves its message open on the page for a while.
+        yield* Effect.acquireRelease(
+          server.gateway.faults.delay("message.complete", 400),
+          () => server.gateway.faults.clear
+        )
+        yield* Effect.promise(async () => {
+          await page.fill("[data-testid=prompt]", "Plan it, then answer.")
+          await page.click("[data-testid=send]")
+          await page.waitForFunction(
+            (content) => {
+              const open = document.querySelector('[data-testid=message][data-message-id="m-plan"]')
+              return (
+                open?.getAttribute("data-complete") === "false" &&
+                open.querySelector("[data-testid=message-content]")?.textContent === content
+              )
+            },
+            "Reading the request, then answering.",
+            { timeout: 20_000 }
+          )
+        })
+        const streaming = yield* Effect.promise(() =>
+          page.textContent('[data-testid=message][data-message-id="m-plan"] .message-role')
+        )
+        assert.strictEqual(streaming, "assistant · streaming…")
+        yield* server.gateway.faults.clear
+
+        const run = yield* finished(page, sessionId)
+        yield* shot(page, "desktop-messages")
+        const log = yield* server.gateway.sessionLog(sessionId)
+        const completes = log.filter((e): e is ServerEvent.MessageComplete => e.type === "message.complete")
+        const turn = page.locator(`[data-testid=turn][data-turn-id="${run.turnId}"]`)
+        const shown = yield* Effect.promise(() =>
+          turn
+            .locator("[data-testid=message]")
+            .evaluateAll((els) =>
+              els.map((el) => [
+                el.getAttribute("data-message-id"),
+                el.getAttribute("data-role"),
+                el.getAttribute("data-complete"),
+                el.querySelector(".message-role")?.textContent,
+                el.querySelector("[data-testid=message-content]")?.textContent
+              ])
+            )
+        )
+        assert.deepStrictEqual(
+          shown,
+          completes.map((m) => [m.messageId, m.role, "true", m.role, m.content])
+        )
+        assert.strictEqual(completes.length, 2)
+        const complete = log.find((e): e is ServerEvent.TurnComplete => e.type === "turn_complete")!
+        const texts = yield* Effect.promise(() => turn.locator("[data-testid=text-part]").allTextContents())
+        assert.deepStrictEqual(texts, [complete.finalText])
+        const folded = encode(SessionState.fold(SessionState.empty(sessionId), log))
+        assert.deepStrictEqual(normalized(run.state, sessionId), normalized(folded, sessionId))
+        assert.deepStrictEqual(problems, [])
       })
   )
 })
