@@ -193,6 +193,20 @@ export const sessionView = (root: HTMLElement, actions: Actions) => {
     )
   )
   const text = memo((value: string) => h("div", { class: "bubble assistant", "data-testid": "text-part" }, value))
+  const message = memo((m: SessionState.Message) =>
+    h(
+      "div",
+      {
+        class: `bubble message ${m.role}`,
+        "data-testid": "message",
+        "data-message-id": m.messageId,
+        "data-role": m.role,
+        "data-complete": String(m.complete)
+      },
+      h("div", { class: "message-role" }, m.complete ? m.role : `${m.role} · streaming…`),
+      h("div", { "data-testid": "message-content" }, m.content)
+    )
+  )
   const call = memo(toolCall)
   const request = memo((r: SessionState.Request) => requestCard(r, actions))
   const turnTerminal = memo(terminal)
@@ -253,6 +267,7 @@ export const sessionView = (root: HTMLElement, actions: Actions) => {
         ...(turn.thinking === "" && !turn.thinkingActive
           ? []
           : [thinking(`${turn.turnId}:thinking`, turn.thinking, turn.thinkingActive)]),
+        ...turn.messages.map((m) => message(`${turn.turnId}:message:${m.messageId}`, m)),
         ...turn.parts.map((part, i) =>
           part.type === "text"
             ? text(`${turn.turnId}:${i}`, part.text)

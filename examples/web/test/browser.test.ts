@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { SessionState } from "@diminuendo/client"
 import type { ServerEvent } from "@diminuendo/protocol"
+import type { Agent } from "@diminuendo/testkit"
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -88,22 +89,49 @@ interface Run {
   readonly text: string
 }
 
+/** Creates a session of `agent` in the page (it opens) and returns its id. */
+const newSession = (page: Page, agent: "coding-agent" | "echo") =>
+  Effect.promise(async () => {
+    await page.selectOption("[data-testid=new-session-agent]", agent)
+    await page.click("[data-testid=new-session-button]")
+    await page.waitForSelector("[data-testid=session-status]")
+    return (await page.getAttribute("[data-testid=session-view]", "data-session-id"))!
+  })
+
+/**
+ * Waits until the page's turn is complete and the page has applied the session's whole log (its
+ * last event, `session_state` ready, follows `turn_complete`), then reads what the page shows.
+ */
+const finished = (page: Page, sessionId: string) =>
+  Effect.gen(function* () {
+    yield* Effect.promise(() => page.waitForSelector("[data-testid=turn][data-status=complete]", { timeout: 20_000 }))
+    const turnId = yield* Effect.promise(() => page.getAttribute("[data-testid=turn]", "data-turn-id"))
+    yield* Effect.promise(() => page.waitForSelector("[data-testid=session-status]:text('ready')"))
+    const { server } = yield* Env
+    const log = yield* server.gateway.sessionLog(sessionId)
+    yield* Effect.promise(() =>
+      page.waitForFunction((last) => (globalThis as any).diminuendo.state()?.lastSeq === last, log.at(-1)!.seq)
+    )
+    const state = yield* pageState(page)
+    const text = yield* Effect.promise(() => page.textContent("[data-testid=session-view]"))
+    return { sessionId, turnId: turnId!, state, text: text ?? "" } satisfies Run
+  })
+
 /**
  * Creates a coding-agent session in the page, sends a prompt, answers the question ("vitest") and
  * approves the permission by clicking, and waits for the turn to complete. `during` runs once the
  * turn streams (screenshots, drops).
  */
-const runTurn = (page: Page, during: (stage: Stage) => Effect.Effect<void, never, Env>) =>
+const runTurn = (page: Page, during: (stage: Stage, sessionId: string) => Effect.Effect<void, never, Env>) =>
   Effect.gen(function* () {
     const step = (f: () => Promise<unknown>) => Effect.promise(f)
+    const sessionId = yield* newSession(page, "coding-agent")
     yield* step(async () => {
-      await page.click("[data-testid=new-session-button]")
-      await page.waitForSelector("[data-testid=session-status]")
       await page.fill("[data-testid=prompt]", "Add an add() function with a test, and run it.")
       await page.click("[data-testid=send]")
       await page.waitForSelector("[data-testid=text-part]", { timeout: 20_000 })
     })
-    yield* during("text")
+    yield* during("text", sessionId)
     yield* step(() =>
       page.click("[data-testid=request][data-kind=question] [data-testid=answer-option][data-value=vitest]", {
         timeout: 20_000
@@ -112,24 +140,21 @@ const runTurn = (page: Page, during: (stage: Stage) => Effect.Effect<void, never
     yield* step(() =>
       page.waitForSelector("[data-testid=request][data-kind=permission] [data-testid=approve]", { timeout: 20_000 })
     )
-    yield* during("permission")
+    yield* during("permission", sessionId)
     yield* step(() => page.click("[data-testid=request][data-kind=permission] [data-testid=approve]"))
     yield* step(() => page.waitForSelector("[data-testid=tool-call] [data-testid=terminal]", { timeout: 20_000 }))
-    yield* during("terminal")
-    yield* Effect.promise(() => page.waitForSelector("[data-testid=turn][data-status=complete]", { timeout: 20_000 }))
-    const sessionId = yield* Effect.promise(() => page.getAttribute("[data-testid=session-view]", "data-session-id"))
-    const turnId = yield* Effect.promise(() => page.getAttribute("[data-testid=turn]", "data-turn-id"))
-    // The session's last event (session_state ready) follows turn_complete.
-    yield* Effect.promise(() => page.waitForSelector("[data-testid=session-status]:text('ready')"))
-    const { server } = yield* Env
-    const log = yield* server.gateway.sessionLog(sessionId!)
-    yield* Effect.promise(() =>
-      page.waitForFunction((last) => (globalThis as any).diminuendo.state()?.lastSeq === last, log.at(-1)!.seq)
-    )
-    const state = yield* pageState(page)
-    const text = yield* Effect.promise(() => page.textContent("[data-testid=session-view]"))
-    return { sessionId: sessionId!, turnId: turnId!, state, text: text ?? "" } satisfies Run
+    yield* during("terminal", sessionId)
+    return yield* finished(page, sessionId)
   })
+
+/** A turn with two messages: one streamed by `message.delta` and closed, one that comes whole. */
+const messagesScript: ReadonlyArray<Agent.EmittedEvent> = [
+  { type: "message.delta", messageId: "m-plan", role: "assistant", delta: "Reading the request, " },
+  { type: "message.delta", messageId: "m-plan", role: "assistant", delta: "then answering." },
+  { type: "message.complete", messageId: "m-plan", role: "assistant", content: "Reading the request, then answering." },
+  { type: "message.complete", messageId: "m-note", role: "system", content: "The workspace is read-only." },
+  { type: "text_delta", text: "Here is the answer." }
+]
 
 const shot = (page: Page, name: string) =>
   Effect.promise(() => page.screenshot({ path: path.join(output, `${name}.png`) })).pipe(Effect.asVoid)
@@ -201,15 +226,18 @@ layer(EnvLive, { timeout: "60 seconds", excludeTestServices: true })("web exampl
         const baseline = yield* runTurn(calm.page, () => Effect.void)
 
         const { page, problems } = yield* openPage(phone)
-        let drops = 0
-        const dropped = yield* runTurn(page, (stage) =>
+        /** Each drop's stage, and whether the gateway's log just after it has the turn's end. */
+        const drops: Array<readonly [Stage, "mid-turn" | "after the turn"]> = []
+        const dropped = yield* runTurn(page, (stage, sessionId) =>
           Effect.gen(function* () {
             if (stage === "permission") return yield* shot(page, "phone-mid-turn")
             // The newest connection is this page's (the first page's is still open).
             const { server } = yield* Env
             const connections = yield* server.gateway.connections
             yield* connections.at(-1)!.drop()
-            drops += 1
+            // Read after the drop, a log without turn_complete says the drop came before it.
+            const log = yield* server.gateway.sessionLog(sessionId)
+            drops.push([stage, log.some((e) => e.type === "turn_complete") ? "after the turn" : "mid-turn"])
             yield* Effect.promise(async () => {
               await page.waitForSelector("[data-testid=connection-status][data-state=Reconnecting]", {
                 timeout: 20_000
@@ -218,7 +246,10 @@ layer(EnvLive, { timeout: "60 seconds", excludeTestServices: true })("web exampl
             })
           })
         )
-        assert.strictEqual(drops, 2)
+        assert.deepStrictEqual(drops, [
+          ["text", "mid-turn"],
+          ["terminal", "mid-turn"]
+        ])
         assert.deepStrictEqual(dropped.state.gaps, [])
         assert.deepStrictEqual(
           normalized(dropped.state, dropped.sessionId),
@@ -229,6 +260,72 @@ layer(EnvLive, { timeout: "60 seconds", excludeTestServices: true })("web exampl
           baseline.text.replaceAll(baseline.sessionId, "SESSION")
         )
         assert.deepStrictEqual([...calm.problems, ...problems], [])
+      })
+  )
+
+  it.scoped(
+    "a scripted turn's messages (message.delta, message.complete) render with their role: the streamed content while open, then what the gateway logged",
+    () =>
+      Effect.gen(function* () {
+        const { server } = yield* Env
+        const { page, problems } = yield* openPage(desktop)
+        const sessionId = yield* newSession(page, "echo")
+        yield* server.gateway.scriptNextTurn(sessionId, messagesScript)
+        // Held back, the first message.complete leaves its message open on the page for a while.
+        yield* Effect.acquireRelease(
+          server.gateway.faults.delay("message.complete", 400),
+          () => server.gateway.faults.clear
+        )
+        yield* Effect.promise(async () => {
+          await page.fill("[data-testid=prompt]", "Plan it, then answer.")
+          await page.click("[data-testid=send]")
+          await page.waitForFunction(
+            (content) => {
+              const open = document.querySelector('[data-testid=message][data-message-id="m-plan"]')
+              return (
+                open?.getAttribute("data-complete") === "false" &&
+                open.querySelector("[data-testid=message-content]")?.textContent === content
+              )
+            },
+            "Reading the request, then answering.",
+            { timeout: 20_000 }
+          )
+        })
+        const streaming = yield* Effect.promise(() =>
+          page.textContent('[data-testid=message][data-message-id="m-plan"] .message-role')
+        )
+        assert.strictEqual(streaming, "assistant · streaming…")
+        yield* server.gateway.faults.clear
+
+        const run = yield* finished(page, sessionId)
+        yield* shot(page, "desktop-messages")
+        const log = yield* server.gateway.sessionLog(sessionId)
+        const completes = log.filter((e): e is ServerEvent.MessageComplete => e.type === "message.complete")
+        const turn = page.locator(`[data-testid=turn][data-turn-id="${run.turnId}"]`)
+        const shown = yield* Effect.promise(() =>
+          turn
+            .locator("[data-testid=message]")
+            .evaluateAll((els) =>
+              els.map((el) => [
+                el.getAttribute("data-message-id"),
+                el.getAttribute("data-role"),
+                el.getAttribute("data-complete"),
+                el.querySelector(".message-role")?.textContent,
+                el.querySelector("[data-testid=message-content]")?.textContent
+              ])
+            )
+        )
+        assert.deepStrictEqual(
+          shown,
+          completes.map((m) => [m.messageId, m.role, "true", m.role, m.content])
+        )
+        assert.strictEqual(completes.length, 2)
+        const complete = log.find((e): e is ServerEvent.TurnComplete => e.type === "turn_complete")!
+        const texts = yield* Effect.promise(() => turn.locator("[data-testid=text-part]").allTextContents())
+        assert.deepStrictEqual(texts, [complete.finalText])
+        const folded = encode(SessionState.fold(SessionState.empty(sessionId), log))
+        assert.deepStrictEqual(normalized(run.state, sessionId), normalized(folded, sessionId))
+        assert.deepStrictEqual(problems, [])
       })
   )
 })

@@ -210,6 +210,75 @@ for (const harness of harnesses) {
   })
 }
 
+describe("client.sessionState", () => {
+  it.scopedLive(
+    "the client's own method tracks a coding-agent turn answered from its state: `get` reads the current state at once, before, during and after the turn, and the states end in the fold of the gateway's log",
+    () =>
+      Effect.gen(function* () {
+        const { gateway, client } = yield* inMemory.setup({ agentStepMs: 2, heartbeatIntervalMs: 0 })
+        const c = yield* client()
+        const session = yield* c.createSession("coding-agent")
+        const tracked = yield* c.sessionState(session.id)
+        const initial = yield* tracked.get
+        assert.deepStrictEqual(
+          [initial.lastSeq, initial.session?.id, initial.status, initial.turnIds],
+          [0, session.id, "ready", []]
+        )
+        const answered: Array<string> = []
+        const seen = yield* tracked.changes.pipe(
+          Stream.tap((state) =>
+            Effect.gen(function* () {
+              // `get` does not wait for anything: it is this state or a newer one.
+              const now = yield* tracked.get
+              assert.isAtLeast(now.lastSeq ?? 0, state.lastSeq ?? 0)
+              for (const request of SessionState.pendingRequests(state)) {
+                if (answered.includes(request.requestId)) continue
+                answered.push(request.requestId)
+                yield* Effect.fork(c.answerQuestion(session.id, request.requestId, answerFor(request)))
+              }
+            })
+          ),
+          // The session's `session_state` ready follows `turn_complete`: the last event of the turn.
+          Stream.takeUntil((s) => s.turnIds.length > 0 && turnDone(s, s.turnIds[0]!) && s.status === "ready"),
+          Stream.runCollect,
+          Effect.timeout("20 seconds"),
+          Effect.fork
+        )
+        const started = yield* c.runTurn(session.id, "Add add() with a test")
+        const states = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+        const log = yield* gateway.sessionLog(session.id)
+        const last = states.at(-1)!
+        assert.isTrue(turnDone(last, started.turnId), "the states reach the end of the turn")
+        assert.strictEqual(last.lastSeq, log.at(-1)!.seq)
+        assert.deepStrictEqual(canonical(last), canonical(SessionState.fold(initial, log)))
+        assert.strictEqual(yield* tracked.get, last)
+        assert.isTrue(
+          states.every((s, i) => i === 0 || (s.lastSeq ?? 0) >= (states[i - 1]!.lastSeq ?? 0)),
+          "each state is as new as the one before it"
+        )
+        assert.isTrue(
+          states.some((s) => HashMap.get(s.turns, started.turnId).pipe(Option.exists((t) => t.status === "running"))),
+          "the turn was seen running"
+        )
+        const turn = HashMap.unsafeGet(last.turns, started.turnId)
+        const complete = log.find((e): e is ServerEvent.TurnComplete => e.type === "turn_complete")!
+        assert.deepStrictEqual(
+          [turn.status, turn.text, turn.finalText],
+          ["complete", complete.finalText, complete.finalText]
+        )
+        assert.strictEqual(answered.length, 2)
+        assert.deepStrictEqual(
+          last.requests.map((r) => [r.kind, r.resolution]),
+          [
+            ["question", "answered"],
+            ["permission", "approved"]
+          ]
+        )
+        assert.deepStrictEqual(last.gaps, [])
+      })
+  )
+})
+
 describe("SessionState.track", () => {
   it.scopedLive(
     "events the gateway no longer has when the client re-joins show as a gap; the turn is partial and still completes",
