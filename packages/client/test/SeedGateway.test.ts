@@ -7,7 +7,7 @@ import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { Gateway, WsServer } from "@diminuendo/testkit"
+import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -192,6 +192,56 @@ describe("handshake with a gateway that sends only what the seeds fix", () => {
   )
 })
 
+describe("what the gateway said about itself, after every (re)connect", () => {
+  it.scopedLive(
+    "reconnected to another gateway: Connected carries the new welcome's info, and events shows the new connection's welcome, connected and authenticated",
+    () =>
+      Effect.gen(function* () {
+        const first = yield* Gateway.make({ serverVersion: "first/1", heartbeatIntervalMs: 0 })
+        const second = yield* Gateway.make({ serverVersion: "second/2", heartbeatIntervalMs: 5_000 })
+        let opened = 0
+        const transport: Transport.Transport["Type"] = {
+          open: () => InMemory.connect(++opened === 1 ? first : second)
+        }
+        const client = yield* connect(transport, { reconnectSchedule: Schedule.spaced("5 millis") })
+        const before = yield* client.state.get
+        assert.strictEqual(before._tag === "Connected" && before.gateway.serverVersion, "first/1")
+        const events = yield* client.subscribeEvents
+        const [control] = yield* first.connections
+        yield* control!.drop()
+        const after = yield* client.state.changes.pipe(
+          Stream.filter((state) => state._tag === "Connected" && state.gateway.serverVersion !== "first/1"),
+          Stream.runHead,
+          Effect.timeout("10 seconds")
+        )
+        assert.deepStrictEqual(
+          Option.map(after, (state) => state._tag === "Connected" && state.gateway),
+          Option.some({
+            serverVersion: "second/2",
+            protocolVersion: 1,
+            requiresAuth: false,
+            features: ["requestId"],
+            heartbeatIntervalMs: 5_000
+          })
+        )
+        const connection = yield* events.pipe(
+          Stream.filter((e) => e.type === "welcome" || e.type === "connected" || e.type === "authenticated"),
+          Stream.take(3),
+          Stream.runCollect,
+          Effect.timeout("10 seconds")
+        )
+        const [welcome, connected] = Chunk.toReadonlyArray(connection)
+        assert.deepStrictEqual(
+          Chunk.toReadonlyArray(connection).map((e) => e.type),
+          ["welcome", "connected", "authenticated"]
+        )
+        assert.strictEqual(welcome?.type === "welcome" && welcome.serverVersion, "second/2")
+        const [live] = yield* second.connections
+        assert.strictEqual(connected?.type === "connected" && connected.connectionId, live!.id)
+      })
+  )
+})
+
 describe("ping against a gateway whose pong carries less", () => {
   for (const [name, pong] of [
     ["a pong echoing ts, without serverTs", (ping: Record<string, unknown>) => ({ type: "pong", ts: ping.ts })],
@@ -206,7 +256,7 @@ describe("ping against a gateway whose pong carries less", () => {
     )
   }
 
-  it.scoped("a bare pong with two pings waiting answers the older one; the next answers the other", () =>
+  it.scoped("a bare pong with two pings waiting answers the older one; the other still waits for its own (and times out)", () =>
     Effect.gen(function* () {
       const pings: Array<Record<string, unknown>> = []
       const { transport } = scripted({
