@@ -277,17 +277,22 @@ describe("events dropped as stale are reported", () => {
 })
 
 describe("errors meet their own request", () => {
-  it.scopedLive("in requestId mode a refused answer_question fails at once with ServerError, not RequestTimeout", () =>
-    Effect.gen(function* () {
-      const { client } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
-      const c = yield* client({ requestTimeout: "5 seconds" })
-      const session = yield* c.createSession("echo")
-      const error = yield* Effect.flip(c.answerQuestion(session.id, "no-such-question", { a: "b" })).pipe(
-        Effect.timeout("1 second")
-      )
-      assert.deepStrictEqual([error.reason, error.code], ["ServerError", "QUESTION_NOT_FOUND"])
-    })
-  )
+  for (const [mode, harness] of [
+    ["in requestId mode", inMemory],
+    ["without requestId (seed profile)", seedProfile(inMemory)]
+  ] as const) {
+    it.scopedLive(`${mode} a refused answer_question fails at once with ServerError, not RequestTimeout`, () =>
+      Effect.gen(function* () {
+        const { client } = yield* harness.setup({ heartbeatIntervalMs: 0 })
+        const c = yield* client({ requestTimeout: "5 seconds" })
+        const session = yield* c.createSession("echo")
+        const error = yield* Effect.flip(c.answerQuestion(session.id, "no-such-question", { a: "b" })).pipe(
+          Effect.timeout("1 second")
+        )
+        assert.deepStrictEqual([error.reason, error.code], ["ServerError", "QUESTION_NOT_FOUND"])
+      })
+    )
+  }
 
   it.scopedLive(
     "an error the gateway could not attribute (FRAME_TOO_LARGE) fails no unrelated request; it is a diagnostic",
