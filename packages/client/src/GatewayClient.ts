@@ -321,6 +321,11 @@ export const make = (
       keepalive,
       timers,
       warnings,
+      onGiveUp: (error) => {
+        events.end(error)
+        sessions.end(error)
+        diagnostics.end()
+      },
       sessions,
       token: Effect.suspend(() => resolveToken(token)),
       scope

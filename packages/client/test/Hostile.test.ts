@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -119,6 +120,62 @@ describe("a defect in the frame path never leaves a zombie", () => {
         assert.isAtLeast((yield* c.ping).latencyMs, 0)
       })
   )
+})
+
+describe("when the client gives up, nothing waits for it", () => {
+  const identity = { userId: "u", email: "u@example.com", tenantId: "t" }
+  for (const [why, setup] of [
+    [
+      "the token refused on reconnecting",
+      Effect.gen(function* () {
+        const knows = yield* Gateway.make({ heartbeatIntervalMs: 0, users: [{ token: "tok", identity }] })
+        const forgot = yield* Gateway.make({ heartbeatIntervalMs: 0, users: [{ token: "other", identity }] })
+        let opened = 0
+        const transport: Transport.Transport["Type"] = {
+          open: () => inMemoryConnection(++opened === 1 ? knows : forgot)
+        }
+        return { gateway: knows, options: { token: Redacted.make("tok"), transport } }
+      })
+    ],
+    [
+      "reconnecting off",
+      Effect.gen(function* () {
+        const gateway = yield* Gateway.make({ heartbeatIntervalMs: 0 })
+        const transport: Transport.Transport["Type"] = { open: () => inMemoryConnection(gateway) }
+        return { gateway, options: { autoReconnect: false, transport } }
+      })
+    ]
+  ] as const) {
+    it.scopedLive(
+      `${why}: session streams, events and a SessionState fail with NotConnected; so does a later subscription`,
+      () =>
+        Effect.gen(function* () {
+          const { gateway, options } = yield* setup
+          const { transport, ...clientOptions } = options
+          const c = yield* connectWith(transport, { ...clientOptions, reconnectSchedule: Schedule.spaced("5 millis") })
+          const session = yield* c.createSession("echo")
+          const items = yield* c.subscribeSession(session.id)
+          const events = yield* c.subscribeEvents
+          const tracked = yield* c.sessionState(session.id)
+          const [control] = yield* gateway.connections
+          yield* control!.drop()
+          const ends = yield* Effect.all(
+            [
+              Stream.runDrain(items),
+              Stream.runDrain(events),
+              Stream.runDrain(tracked.changes),
+              Effect.flatMap(c.subscribeSession(session.id), Stream.runDrain)
+            ].map((stream) => Effect.flip(stream).pipe(Effect.timeout("5 seconds"))),
+            { concurrency: "unbounded" }
+          )
+          assert.deepStrictEqual(
+            ends.map((error) => error.reason),
+            ["NotConnected", "NotConnected", "NotConnected", "NotConnected"]
+          )
+          assert.strictEqual((yield* c.state.get)._tag, "Closed")
+        })
+    )
+  }
 })
 
 describe("the sequencer holds many events without failing", () => {

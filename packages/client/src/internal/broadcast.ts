@@ -40,8 +40,11 @@ export interface Bounds {
 export interface Broadcast<A> {
   /** Hands `value` (of `bytes` bytes on the wire) to every subscriber. */
   readonly publish: (value: A, bytes: number) => void
-  /** Ends every subscriber's stream (the client closed). */
-  readonly end: () => void
+  /**
+   * Ends every subscriber's stream after what it holds, and every later one at once: normally when
+   * the client closes, failing with `error` when it gave up (a reader must not wait forever).
+   */
+  readonly end: (error?: GatewayError) => void
   /** Subscribes now (no event published after this is missed); the stream reads what arrives. */
   readonly subscribeScoped: (bounds: Bounds) => Effect.Effect<Stream.Stream<A, GatewayError>, never, Scope.Scope>
   readonly size: () => number
@@ -63,7 +66,8 @@ const slow = (behind: string) =>
 
 export const make = <A>(): Broadcast<A> => {
   const subscribers = new Set<Subscriber<A>>()
-  let ended = false
+  /** Set once `end` ran: how every stream ends (`None` normally, `Some` failing). */
+  let ended: Option.Option<GatewayError> | undefined
   return {
     publish: (value, bytes) => {
       for (const subscriber of subscribers) {
@@ -79,10 +83,10 @@ export const make = <A>(): Broadcast<A> => {
         notify(subscriber)
       }
     },
-    end: () => {
-      ended = true
+    end: (error) => {
+      ended ??= Option.fromNullable(error)
       for (const subscriber of subscribers) {
-        subscriber.end ??= Option.none()
+        subscriber.end ??= ended
         notify(subscriber)
       }
     },
@@ -94,7 +98,7 @@ export const make = <A>(): Broadcast<A> => {
           bytes: 0,
           capacity: bounds.events,
           maxBytes: bounds.bytes,
-          end: ended ? Option.none() : undefined,
+          end: ended,
           wake: undefined
         }
         subscribers.add(subscriber)

@@ -37,8 +37,8 @@ export interface Sessions {
     sessionId: string,
     bounds: Broadcast.Bounds
   ) => Effect.Effect<Stream.Stream<Sequencer.SessionItem, GatewayError>, never, Scope.Scope>
-  /** Ends every session stream (the client closed). */
-  readonly end: () => void
+  /** Ends every session stream: normally when the client closes, failing with `error` when it gave up. */
+  readonly end: (error?: GatewayError) => void
   /** Session fan-outs alive (for tests of cleanup). */
   readonly fanOuts: () => number
 }
@@ -52,7 +52,8 @@ export const make = (options: {
 }): Sessions => {
   const joined = new Map<string, Sequencer.Sequencer>()
   const fanOuts = new Map<string, Broadcast.Broadcast<Sequencer.SessionItem>>()
-  let ended = false
+  /** Set once `end` ran (see `Broadcast.end`). */
+  let ended: { readonly error: GatewayError | undefined } | undefined
 
   const publish: Sequencer.Emit = (item, bytes) => {
     // A reset is the client's own item: on the session's stream only.
@@ -102,7 +103,7 @@ export const make = (options: {
         let fanOut = fanOuts.get(sessionId)
         if (fanOut === undefined) {
           fanOut = Broadcast.make<Sequencer.SessionItem>()
-          if (ended) fanOut.end()
+          if (ended !== undefined) fanOut.end(ended.error)
           fanOuts.set(sessionId, fanOut)
         }
         // Finalizers run last-in first-out: the subscriber is gone by the time `release` looks.
@@ -111,9 +112,9 @@ export const make = (options: {
           fanOut.subscribeScoped(bounds)
         )
       }),
-    end: () => {
-      ended = true
-      for (const fanOut of fanOuts.values()) fanOut.end()
+    end: (error) => {
+      ended ??= { error }
+      for (const fanOut of fanOuts.values()) fanOut.end(error)
     },
     fanOuts: () => fanOuts.size
   }

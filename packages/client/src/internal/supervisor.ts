@@ -44,6 +44,8 @@ export interface SupervisorOptions extends Handshake.HandshakeOptions {
   readonly scope: Scope.Scope
   /** Where a reader's death is reported (`HandlerDefect`). */
   readonly warnings: Warnings.Warnings
+  /** The client gave up reconnecting: end every stream with `error` (nothing may wait forever). */
+  readonly onGiveUp: (error: GatewayError) => void
 }
 
 export interface Supervisor {
@@ -137,7 +139,9 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         closing = true
         yield* setState(ConnectionState.Closed({ reason }))
         requests.failAll("NotConnected", message)
-        yield* Deferred.fail(connected, new GatewayError({ reason: "NotConnected", message }))
+        const error = new GatewayError({ reason: "NotConnected", message })
+        options.onGiveUp(error)
+        yield* Deferred.fail(connected, error)
       })
 
     /** Connect attempts after a drop, each after its delay; `undefined` when the client gave up. */
