@@ -256,25 +256,27 @@ describe("ping against a gateway whose pong carries less", () => {
     )
   }
 
-  it.scoped("a bare pong with two pings waiting answers the older one; the other still waits for its own (and times out)", () =>
-    Effect.gen(function* () {
-      const pings: Array<Record<string, unknown>> = []
-      const { transport } = scripted({
-        welcome: { type: "welcome", requiresAuth: false },
-        pong: (ping) => {
-          pings.push(ping)
-          return pings.length === 2 ? { type: "pong" } : undefined!
-        }
+  it.scoped(
+    "a bare pong with two pings waiting answers the older one; the other still waits for its own (and times out)",
+    () =>
+      Effect.gen(function* () {
+        const pings: Array<Record<string, unknown>> = []
+        const { transport } = scripted({
+          welcome: { type: "welcome", requiresAuth: false },
+          pong: (ping) => {
+            pings.push(ping)
+            return pings.length === 2 ? { type: "pong" } : undefined!
+          }
+        })
+        const client = yield* connect(transport, { requestTimeout: "2 seconds" })
+        const first = yield* Effect.fork(client.ping)
+        yield* Effect.yieldNow()
+        const second = yield* Effect.fork(Effect.either(client.ping))
+        assert.isAtLeast((yield* Fiber.join(first)).latencyMs, 0)
+        yield* TestClock.adjust("3 seconds")
+        const late = yield* Fiber.join(second)
+        assert.isTrue(Either.isLeft(late) && late.left.reason === "RequestTimeout")
       })
-      const client = yield* connect(transport, { requestTimeout: "2 seconds" })
-      const first = yield* Effect.fork(client.ping)
-      yield* Effect.yieldNow()
-      const second = yield* Effect.fork(Effect.either(client.ping))
-      assert.isAtLeast((yield* Fiber.join(first)).latencyMs, 0)
-      yield* TestClock.adjust("3 seconds")
-      const late = yield* Fiber.join(second)
-      assert.isTrue(Either.isLeft(late) && late.left.reason === "RequestTimeout")
-    })
   )
 })
 
