@@ -5,12 +5,17 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Gateway, WsServer } from "@diminuendo/testkit"
+import type { GatewayErrorReason } from "@diminuendo/client"
+import { type Agent, Gateway, WsServer } from "@diminuendo/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as ExitCode from "../src/ExitCode.js"
-import { jsonLines, cli as run } from "./run.js"
+import { jsonLines, type Result, cli as run } from "./run.js"
 
 // Dev mode (no token needed), with one more member in the dev tenant whose role the tests change.
 const helper = { token: "helper-token", identity: { userId: "u-helper", email: "helper@localhost", tenantId: "dev" } }
@@ -365,4 +370,177 @@ describe("exit codes and the token", () => {
       })
     )
   )
+})
+
+/** Polls `check` every 20 ms until it holds; fails after 5 seconds. */
+const until = (what: string, check: Effect.Effect<boolean>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 250; i++) {
+      if (yield* check) return
+      yield* Effect.sleep("20 millis")
+    }
+    return yield* Effect.fail(new Error(`timed out waiting until ${what}`))
+  })
+
+const serve = (options: Gateway.GatewayOptions = {}) =>
+  Effect.gen(function* () {
+    const gateway = yield* Gateway.make(options)
+    const server = yield* Effect.orDie(WsServer.serve(gateway))
+    return { gateway, url: `--url=${server.url}` }
+  })
+
+/** The testkit gateway greeting as a gateway of another protocol version would: its `welcome` says `version`. */
+const speaking = (gateway: Gateway.Gateway, version: number): Gateway.Gateway => ({
+  ...gateway,
+  accept: (peer) =>
+    gateway.accept({
+      ...peer,
+      write: (frame) => {
+        const event = JSON.parse(frame)
+        return peer.write(event.type === "welcome" ? JSON.stringify({ ...event, protocolVersion: version }) : frame)
+      }
+    })
+})
+
+/**
+ * Streams 10,000 deltas while its permission request is open. The command, waiting for the gateway
+ * to confirm its `--approve`, reads none of them meanwhile: its turn stream falls more than the
+ * client's 4,096 events behind.
+ */
+const chatty: Agent.Agent = (turn) =>
+  Effect.gen(function* () {
+    const asked = yield* Effect.fork(turn.askPermission("run_command", "Run the test suite"))
+    yield* Effect.yieldNow()
+    for (let i = 0; i < 10_000; i++) yield* turn.emit({ type: "text_delta", text: "." })
+    yield* Fiber.join(asked)
+  })
+
+const tenantUser = (token: string) => ({ token, identity: { userId: "u1", email: "u1@example.com", tenantId: "t" } })
+
+interface Scenario {
+  readonly reason: GatewayErrorReason
+  /** As README.md documents it. */
+  readonly code: number
+  readonly how: string
+  /** Runs the command in its scenario. */
+  readonly run: Effect.Effect<Result, Error, Scope.Scope>
+  /** What stderr says besides the reason. */
+  readonly says: string
+  readonly check?: (result: Result) => void
+}
+
+/**
+ * The reasons the tests above do not produce, each through what makes it happen.
+ *
+ * Not here: `Closed` (21), the client's scope closing while an operation is pending. Nothing a
+ * command does produces it: each command makes its requests inside `withClient`'s scope, in the
+ * fiber whose end closes that scope, so when the client closes the command has already ended, with
+ * its own result (or 130, Ctrl-C having interrupted it). The fibers a command forks (`tail`'s notes,
+ * `turn`'s Ctrl-C handler, `mirror`'s status lines) are interrupted before the client closes, and
+ * their failures are not the command's. The code stays in the table for scripts that switch on it.
+ */
+const scenarios: ReadonlyArray<Scenario> = [
+  {
+    reason: "IncompatibleProtocol",
+    code: 13,
+    how: "the gateway's welcome says protocol version 2",
+    run: Effect.gen(function* () {
+      const gateway = speaking(yield* Gateway.make(), 2)
+      const server = yield* Effect.orDie(WsServer.serve(gateway))
+      return yield* run(["info", `--url=${server.url}`])
+    }),
+    says: "the gateway speaks protocol version 2; this client speaks 1"
+  },
+  {
+    reason: "NotConnected",
+    code: 15,
+    how: "tail: the gateway restarts and refuses the token when the client reconnects",
+    run: Effect.gen(function* () {
+      const first = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Scope.close(first, Exit.void))
+      const before = yield* Gateway.make({ users: [tenantUser("t-1")] }).pipe(Scope.extend(first))
+      const server = yield* Effect.orDie(WsServer.serve(before)).pipe(Scope.extend(first))
+      const session = yield* before.createSession("t", "echo")
+      const tail = yield* Effect.fork(run(["tail", session.id, `--url=${server.url}`], { DIMINUENDO_TOKEN: "t-1" }))
+      yield* until(
+        "the tail joined",
+        Effect.map(before.connections, (all) => all.some((c) => c.joined().includes(session.id)))
+      )
+      yield* Scope.close(first, Exit.void)
+      // Back on the same port, and "t-1" is no longer a token it knows.
+      const after = yield* Gateway.make({ users: [tenantUser("t-2")] })
+      yield* WsServer.serve(after, { port: server.port }).pipe(
+        Effect.retry({ times: 50, schedule: Schedule.spaced("20 millis") }),
+        Effect.orDie
+      )
+      return yield* Fiber.join(tail)
+    }),
+    says: "the connection closed: AUTH_FAILED",
+    check: (result) => assert.include(result.stderr, "connection closed: AUTH_FAILED")
+  },
+  {
+    reason: "ConnectionLost",
+    code: 16,
+    how: "turn: the connection drops after run_turn was sent, before the gateway confirmed it",
+    run: Effect.gen(function* () {
+      const { gateway, url } = yield* serve()
+      const session = yield* gateway.createSession("dev", "echo")
+      yield* gateway.faults.stall("turn_started")
+      const turn = yield* Effect.fork(run(["turn", session.id, "hello", url]))
+      yield* until(
+        "the turn started",
+        Effect.map(gateway.sessionLog(session.id), (log) => log.some((e) => e.type === "turn_started"))
+      )
+      for (const connection of yield* gateway.connections) yield* connection.drop()
+      return yield* Fiber.join(turn)
+    }),
+    says: "after run_turn was sent"
+  },
+  {
+    reason: "ProtocolError",
+    code: 18,
+    how: "events --limit -1: the client's codec refuses to send the request",
+    run: Effect.gen(function* () {
+      const { gateway, url } = yield* serve()
+      const session = yield* gateway.createSession("dev", "echo")
+      return yield* run(["events", session.id, "--limit", "-1", url])
+    }),
+    says: "limit"
+  },
+  {
+    reason: "SlowConsumer",
+    code: 20,
+    how: "turn: the agent streams 10,000 events while the command waits for its --approve to be confirmed",
+    run: Effect.gen(function* () {
+      const { url } = yield* serve({ agents: { chatty } })
+      return yield* run(["turn", "--new", "chatty", "hi", "--approve", url, "--json"])
+    }),
+    says: "fell more than 4096 events behind",
+    check: (result) => assert.notInclude(result.stdout, "turn_complete")
+  }
+]
+
+describe("exit codes: each GatewayError reason through what makes it happen", () => {
+  for (const scenario of scenarios) {
+    it.live(`${scenario.reason}: ${scenario.code} (${scenario.how})`, ({ task }) =>
+      Effect.gen(function* () {
+        Object.assign(task.meta, { table: "cli exit codes" })
+        const result = yield* scenario.run.pipe(
+          Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`${scenario.reason}: no exit`) }),
+          Effect.scoped
+        )
+        assert.strictEqual(ExitCode.byReason[scenario.reason], scenario.code)
+        assert.strictEqual(result.code, scenario.code, result.stderr)
+        assert.include(result.stderr, `diminuendo: ${scenario.reason}: `)
+        assert.include(result.stderr, scenario.says)
+        scenario.check?.(result)
+      })
+    )
+  }
+
+  it("every reason's code is produced by a test, but Closed's, which nothing produces", () => {
+    const elsewhere = ["ConnectionFailed", "AuthRequired", "AuthFailed", "RequestTimeout", "ServerError", "TurnFailed"]
+    const produced = [...elsewhere, ...scenarios.map((s) => s.reason), "Closed"].sort()
+    assert.deepStrictEqual(produced, Object.keys(ExitCode.byReason).sort())
+  })
 })
