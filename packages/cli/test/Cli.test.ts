@@ -17,10 +17,11 @@ import * as Scope from "effect/Scope"
 import * as ExitCode from "../src/ExitCode.js"
 import { jsonLines, type Result, cli as run } from "./run.js"
 
-// Dev mode (no token needed), with one more member in the dev tenant whose role the tests change.
+// Dev mode (no token needed), with two more members in the dev tenant, whom the tests change and remove.
 const helper = { token: "helper-token", identity: { userId: "u-helper", email: "helper@localhost", tenantId: "dev" } }
+const leaver = { token: "leaver-token", identity: { userId: "u-leaver", email: "leaver@localhost", tenantId: "dev" } }
 const served = WsServer.layer({ port: 0 }).pipe(
-  Layer.provideMerge(Gateway.layer({ agentStepMs: 1, requiresAuth: false, users: [helper] })),
+  Layer.provideMerge(Gateway.layer({ agentStepMs: 1, requiresAuth: false, users: [helper, leaver] })),
   Layer.orDie
 )
 
@@ -133,12 +134,13 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
     })
   )
 
-  it.effect("members: list, set-role, remove", () =>
+  it.effect("members: list, set-role, remove; a removed member leaves the list", () =>
     Effect.gen(function* () {
       const url = yield* urlOf
       const members = jsonLines((yield* run(["members", "list", url, "--json"])).stdout)
       assert.deepStrictEqual(members, [
         { userId: "u-helper", email: "helper@localhost", role: "member" },
+        { userId: "u-leaver", email: "leaver@localhost", role: "member" },
         { userId: "dev-user", email: "dev@localhost", role: "owner" }
       ])
       const updated = jsonLines((yield* run(["members", "set-role", "u-helper", "admin", url, "--json"])).stdout)
@@ -150,6 +152,19 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
       const missing = yield* run(["members", "remove", "nobody", url])
       assert.strictEqual(missing.code, ExitCode.byReason.ServerError)
       assert.include(missing.stderr, "MEMBER_NOT_FOUND")
+      const removed = yield* run(["members", "remove", "u-leaver", url, "--json"])
+      assert.strictEqual(removed.code, 0, removed.stderr)
+      assert.deepStrictEqual(jsonLines(removed.stdout), [{ removed: "u-leaver" }])
+      const human = yield* run(["members", "remove", "u-helper", url])
+      assert.strictEqual(human.code, 0, human.stderr)
+      assert.strictEqual(human.stdout, "removed u-helper\n")
+      const left = jsonLines((yield* run(["members", "list", url, "--json"])).stdout)
+      assert.deepStrictEqual(
+        left.map((m) => m.userId),
+        ["dev-user"]
+      )
+      const again = yield* run(["members", "remove", "u-leaver", url])
+      assert.include(again.stderr, "MEMBER_NOT_FOUND")
     })
   )
 
