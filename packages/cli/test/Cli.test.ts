@@ -273,6 +273,41 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
       })
   )
 
+  it.effect(
+    "tail --after-seq N --count K: the join's state_snapshot, then the logged events after N, in order; --after-seq -1 is a usage error",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* urlOf
+        const turn = yield* run(["turn", "--new", "echo", "one two three four five six", url, "--json"])
+        const sessionId: string = jsonLines(turn.stdout)[0].session.id
+        const log = jsonLines((yield* run(["events", sessionId, url, "--json"])).stdout)
+        assert.isAtLeast(log.length, 6)
+        // Bounded: without the replay, tail would follow a session where nothing happens any more.
+        const tail = (args: ReadonlyArray<string>) =>
+          run(["tail", sessionId, ...args, url]).pipe(
+            Effect.timeoutFail({
+              duration: "10 seconds",
+              onTimeout: () => new Error(`tail ${args.join(" ")}: no exit`)
+            })
+          )
+        const middle = yield* tail(["--after-seq", "2", "--count", "3", "--json"])
+        assert.strictEqual(middle.code, 0, middle.stderr)
+        const [snapshot, ...events] = jsonLines(middle.stdout)
+        assert.strictEqual(snapshot.type, "state_snapshot")
+        assert.strictEqual(snapshot.session.id, sessionId)
+        assert.deepStrictEqual(events, log.filter((e) => e.seq > 2).slice(0, 3))
+        const all = yield* tail(["--after-seq", "0", "--count", String(log.length), "--json"])
+        assert.deepStrictEqual(jsonLines(all.stdout).slice(1), log)
+        const last = log[log.length - 1]
+        const human = yield* tail(["--after-seq", String(last.seq - 1), "--count", "1"])
+        assert.strictEqual(human.code, 0, human.stderr)
+        assert.match(human.stdout, new RegExp(`^\\s*${last.seq} {2}${last.type}`))
+        assert.strictEqual(human.stdout.split("\n").length, 2)
+        const negative = yield* run(["tail", sessionId, "--after-seq", "-1", url])
+        assert.strictEqual(negative.code, ExitCode.ExitCode.Usage)
+      })
+  )
+
   it.effect("turn in a pipe with nothing to answer the question: the turn is stopped, exit 3", () =>
     Effect.gen(function* () {
       const url = yield* urlOf
