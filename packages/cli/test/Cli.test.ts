@@ -5,17 +5,23 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Gateway, WsServer } from "@diminuendo/testkit"
+import type { GatewayErrorReason } from "@diminuendo/client"
+import { type Agent, Gateway, WsServer } from "@diminuendo/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as ExitCode from "../src/ExitCode.js"
-import { jsonLines, cli as run } from "./run.js"
+import { jsonLines, type Result, cli as run } from "./run.js"
 
-// Dev mode (no token needed), with one more member in the dev tenant whose role the tests change.
+// Dev mode (no token needed), with two more members in the dev tenant, whom the tests change and remove.
 const helper = { token: "helper-token", identity: { userId: "u-helper", email: "helper@localhost", tenantId: "dev" } }
+const leaver = { token: "leaver-token", identity: { userId: "u-leaver", email: "leaver@localhost", tenantId: "dev" } }
 const served = WsServer.layer({ port: 0 }).pipe(
-  Layer.provideMerge(Gateway.layer({ agentStepMs: 1, requiresAuth: false, users: [helper] })),
+  Layer.provideMerge(Gateway.layer({ agentStepMs: 1, requiresAuth: false, users: [helper, leaver] })),
   Layer.orDie
 )
 
@@ -25,11 +31,16 @@ const commands = [
   [],
   ["info"],
   ["sessions"],
+  ["sessions", "list"],
   ["sessions", "create"],
   ["sessions", "rename"],
+  ["sessions", "archive"],
+  ["sessions", "unarchive"],
   ["sessions", "delete"],
   ["members"],
+  ["members", "list"],
   ["members", "set-role"],
+  ["members", "remove"],
   ["files"],
   ["files", "ls"],
   ["files", "cat"],
@@ -123,12 +134,13 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
     })
   )
 
-  it.effect("members: list, set-role, remove", () =>
+  it.effect("members: list, set-role, remove; a removed member leaves the list", () =>
     Effect.gen(function* () {
       const url = yield* urlOf
       const members = jsonLines((yield* run(["members", "list", url, "--json"])).stdout)
       assert.deepStrictEqual(members, [
         { userId: "u-helper", email: "helper@localhost", role: "member" },
+        { userId: "u-leaver", email: "leaver@localhost", role: "member" },
         { userId: "dev-user", email: "dev@localhost", role: "owner" }
       ])
       const updated = jsonLines((yield* run(["members", "set-role", "u-helper", "admin", url, "--json"])).stdout)
@@ -140,6 +152,19 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
       const missing = yield* run(["members", "remove", "nobody", url])
       assert.strictEqual(missing.code, ExitCode.byReason.ServerError)
       assert.include(missing.stderr, "MEMBER_NOT_FOUND")
+      const removed = yield* run(["members", "remove", "u-leaver", url, "--json"])
+      assert.strictEqual(removed.code, 0, removed.stderr)
+      assert.deepStrictEqual(jsonLines(removed.stdout), [{ removed: "u-leaver" }])
+      const human = yield* run(["members", "remove", "u-helper", url])
+      assert.strictEqual(human.code, 0, human.stderr)
+      assert.strictEqual(human.stdout, "removed u-helper\n")
+      const left = jsonLines((yield* run(["members", "list", url, "--json"])).stdout)
+      assert.deepStrictEqual(
+        left.map((m) => m.userId),
+        ["dev-user"]
+      )
+      const again = yield* run(["members", "remove", "u-leaver", url])
+      assert.include(again.stderr, "MEMBER_NOT_FOUND")
     })
   )
 
@@ -245,6 +270,41 @@ layer(served, { excludeTestServices: true })("diminuendo against the testkit gat
         assert.strictEqual(other.code, ExitCode.ExitCode.Mirror)
         assert.include(other.stderr, `mirrors session ${sessionId}`)
         fs.rmSync(path.dirname(dir), { recursive: true, force: true })
+      })
+  )
+
+  it.effect(
+    "tail --after-seq N --count K: the join's state_snapshot, then the logged events after N, in order; --after-seq -1 is a usage error",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* urlOf
+        const turn = yield* run(["turn", "--new", "echo", "one two three four five six", url, "--json"])
+        const sessionId: string = jsonLines(turn.stdout)[0].session.id
+        const log = jsonLines((yield* run(["events", sessionId, url, "--json"])).stdout)
+        assert.isAtLeast(log.length, 6)
+        // Bounded: without the replay, tail would follow a session where nothing happens any more.
+        const tail = (args: ReadonlyArray<string>) =>
+          run(["tail", sessionId, ...args, url]).pipe(
+            Effect.timeoutFail({
+              duration: "10 seconds",
+              onTimeout: () => new Error(`tail ${args.join(" ")}: no exit`)
+            })
+          )
+        const middle = yield* tail(["--after-seq", "2", "--count", "3", "--json"])
+        assert.strictEqual(middle.code, 0, middle.stderr)
+        const [snapshot, ...events] = jsonLines(middle.stdout)
+        assert.strictEqual(snapshot.type, "state_snapshot")
+        assert.strictEqual(snapshot.session.id, sessionId)
+        assert.deepStrictEqual(events, log.filter((e) => e.seq > 2).slice(0, 3))
+        const all = yield* tail(["--after-seq", "0", "--count", String(log.length), "--json"])
+        assert.deepStrictEqual(jsonLines(all.stdout).slice(1), log)
+        const last = log[log.length - 1]
+        const human = yield* tail(["--after-seq", String(last.seq - 1), "--count", "1"])
+        assert.strictEqual(human.code, 0, human.stderr)
+        assert.match(human.stdout, new RegExp(`^\\s*${last.seq} {2}${last.type}`))
+        assert.strictEqual(human.stdout.split("\n").length, 2)
+        const negative = yield* run(["tail", sessionId, "--after-seq", "-1", url])
+        assert.strictEqual(negative.code, ExitCode.ExitCode.Usage)
       })
   )
 
@@ -365,4 +425,177 @@ describe("exit codes and the token", () => {
       })
     )
   )
+})
+
+/** Polls `check` every 20 ms until it holds; fails after 5 seconds. */
+const until = (what: string, check: Effect.Effect<boolean>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 250; i++) {
+      if (yield* check) return
+      yield* Effect.sleep("20 millis")
+    }
+    return yield* Effect.fail(new Error(`timed out waiting until ${what}`))
+  })
+
+const serve = (options: Gateway.GatewayOptions = {}) =>
+  Effect.gen(function* () {
+    const gateway = yield* Gateway.make(options)
+    const server = yield* Effect.orDie(WsServer.serve(gateway))
+    return { gateway, url: `--url=${server.url}` }
+  })
+
+/** The testkit gateway greeting as a gateway of another protocol version would: its `welcome` says `version`. */
+const speaking = (gateway: Gateway.Gateway, version: number): Gateway.Gateway => ({
+  ...gateway,
+  accept: (peer) =>
+    gateway.accept({
+      ...peer,
+      write: (frame) => {
+        const event = JSON.parse(frame)
+        return peer.write(event.type === "welcome" ? JSON.stringify({ ...event, protocolVersion: version }) : frame)
+      }
+    })
+})
+
+/**
+ * Streams 10,000 deltas while its permission request is open. The command, waiting for the gateway
+ * to confirm its `--approve`, reads none of them meanwhile: its turn stream falls more than the
+ * client's 4,096 events behind.
+ */
+const chatty: Agent.Agent = (turn) =>
+  Effect.gen(function* () {
+    const asked = yield* Effect.fork(turn.askPermission("run_command", "Run the test suite"))
+    yield* Effect.yieldNow()
+    for (let i = 0; i < 10_000; i++) yield* turn.emit({ type: "text_delta", text: "." })
+    yield* Fiber.join(asked)
+  })
+
+const tenantUser = (token: string) => ({ token, identity: { userId: "u1", email: "u1@example.com", tenantId: "t" } })
+
+interface Scenario {
+  readonly reason: GatewayErrorReason
+  /** As README.md documents it. */
+  readonly code: number
+  readonly how: string
+  /** Runs the command in its scenario. */
+  readonly run: Effect.Effect<Result, Error, Scope.Scope>
+  /** What stderr says besides the reason. */
+  readonly says: string
+  readonly check?: (result: Result) => void
+}
+
+/**
+ * The reasons the tests above do not produce, each through what makes it happen.
+ *
+ * Not here: `Closed` (21), the client's scope closing while an operation is pending. Nothing a
+ * command does produces it: each command makes its requests inside `withClient`'s scope, in the
+ * fiber whose end closes that scope, so when the client closes the command has already ended, with
+ * its own result (or 130, Ctrl-C having interrupted it). The fibers a command forks (`tail`'s notes,
+ * `turn`'s Ctrl-C handler, `mirror`'s status lines) are interrupted before the client closes, and
+ * their failures are not the command's. The code stays in the table for scripts that switch on it.
+ */
+const scenarios: ReadonlyArray<Scenario> = [
+  {
+    reason: "IncompatibleProtocol",
+    code: 13,
+    how: "the gateway's welcome says protocol version 2",
+    run: Effect.gen(function* () {
+      const gateway = speaking(yield* Gateway.make(), 2)
+      const server = yield* Effect.orDie(WsServer.serve(gateway))
+      return yield* run(["info", `--url=${server.url}`])
+    }),
+    says: "the gateway speaks protocol version 2; this client speaks 1"
+  },
+  {
+    reason: "NotConnected",
+    code: 15,
+    how: "tail: the gateway restarts and refuses the token when the client reconnects",
+    run: Effect.gen(function* () {
+      const first = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Scope.close(first, Exit.void))
+      const before = yield* Gateway.make({ users: [tenantUser("t-1")] }).pipe(Scope.extend(first))
+      const server = yield* Effect.orDie(WsServer.serve(before)).pipe(Scope.extend(first))
+      const session = yield* before.createSession("t", "echo")
+      const tail = yield* Effect.fork(run(["tail", session.id, `--url=${server.url}`], { DIMINUENDO_TOKEN: "t-1" }))
+      yield* until(
+        "the tail joined",
+        Effect.map(before.connections, (all) => all.some((c) => c.joined().includes(session.id)))
+      )
+      yield* Scope.close(first, Exit.void)
+      // Back on the same port, and "t-1" is no longer a token it knows.
+      const after = yield* Gateway.make({ users: [tenantUser("t-2")] })
+      yield* WsServer.serve(after, { port: server.port }).pipe(
+        Effect.retry({ times: 50, schedule: Schedule.spaced("20 millis") }),
+        Effect.orDie
+      )
+      return yield* Fiber.join(tail)
+    }),
+    says: "the connection closed: AUTH_FAILED",
+    check: (result) => assert.include(result.stderr, "connection closed: AUTH_FAILED")
+  },
+  {
+    reason: "ConnectionLost",
+    code: 16,
+    how: "turn: the connection drops after run_turn was sent, before the gateway confirmed it",
+    run: Effect.gen(function* () {
+      const { gateway, url } = yield* serve()
+      const session = yield* gateway.createSession("dev", "echo")
+      yield* gateway.faults.stall("turn_started")
+      const turn = yield* Effect.fork(run(["turn", session.id, "hello", url]))
+      yield* until(
+        "the turn started",
+        Effect.map(gateway.sessionLog(session.id), (log) => log.some((e) => e.type === "turn_started"))
+      )
+      for (const connection of yield* gateway.connections) yield* connection.drop()
+      return yield* Fiber.join(turn)
+    }),
+    says: "after run_turn was sent"
+  },
+  {
+    reason: "ProtocolError",
+    code: 18,
+    how: "events --limit -1: the client's codec refuses to send the request",
+    run: Effect.gen(function* () {
+      const { gateway, url } = yield* serve()
+      const session = yield* gateway.createSession("dev", "echo")
+      return yield* run(["events", session.id, "--limit", "-1", url])
+    }),
+    says: "limit"
+  },
+  {
+    reason: "SlowConsumer",
+    code: 20,
+    how: "turn: the agent streams 10,000 events while the command waits for its --approve to be confirmed",
+    run: Effect.gen(function* () {
+      const { url } = yield* serve({ agents: { chatty } })
+      return yield* run(["turn", "--new", "chatty", "hi", "--approve", url, "--json"])
+    }),
+    says: "fell more than 4096 events behind",
+    check: (result) => assert.notInclude(result.stdout, "turn_complete")
+  }
+]
+
+describe("exit codes: each GatewayError reason through what makes it happen", () => {
+  for (const scenario of scenarios) {
+    it.live(`${scenario.reason}: ${scenario.code} (${scenario.how})`, ({ task }) =>
+      Effect.gen(function* () {
+        Object.assign(task.meta, { table: "cli exit codes" })
+        const result = yield* scenario.run.pipe(
+          Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`${scenario.reason}: no exit`) }),
+          Effect.scoped
+        )
+        assert.strictEqual(ExitCode.byReason[scenario.reason], scenario.code)
+        assert.strictEqual(result.code, scenario.code, result.stderr)
+        assert.include(result.stderr, `diminuendo: ${scenario.reason}: `)
+        assert.include(result.stderr, scenario.says)
+        scenario.check?.(result)
+      })
+    )
+  }
+
+  it("every reason's code is produced by a test, but Closed's, which nothing produces", () => {
+    const elsewhere = ["ConnectionFailed", "AuthRequired", "AuthFailed", "RequestTimeout", "ServerError", "TurnFailed"]
+    const produced = [...elsewhere, ...scenarios.map((s) => s.reason), "Closed"].sort()
+    assert.deepStrictEqual(produced, Object.keys(ExitCode.byReason).sort())
+  })
 })

@@ -124,6 +124,37 @@ describe("diminuendo validate", () => {
       assert.strictEqual(ok.code, ExitCode.ExitCode.Usage)
     })
   )
+
+  it.live(
+    "a byte order mark at the start of the input is part of the first frame: invalid JSON, as the codec and its vector say; the next frame is checked as usual",
+    () =>
+      Effect.gen(function* () {
+        // A peer would refuse that frame: validate reports it rather than strip the mark.
+        const vector = (
+          JSON.parse(fs.readFileSync(path.join(vectors, "server/_frames.json"), "utf8")).invalid as Array<Case>
+        ).find((c) => c.name === "byte order mark")!
+        assert.isTrue(vector.frame.startsWith("\uFEFF"))
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "validate-"))
+        const file = path.join(dir, "bom.jsonl")
+        fs.writeFileSync(file, '\uFEFF{"type":"heartbeat","ts":1}\n{"type":"heartbeat","ts":2}\n')
+        const result = yield* cli(["validate", file, "--json"])
+        const human = yield* cli(["validate", file])
+        fs.rmSync(dir, { recursive: true, force: true })
+        assert.strictEqual(result.code, ExitCode.ExitCode.InvalidFrames)
+        const [verdict, { summary }] = jsonLines(result.stdout)
+        assert.strictEqual(verdict.line, 1)
+        assert.strictEqual(verdict.reason, vector.reason)
+        assert.deepStrictEqual(verdict.path, vector.path)
+        assert.deepStrictEqual(summary, {
+          lines: 2,
+          valid: 1,
+          invalid: 1,
+          validByType: { heartbeat: 1 },
+          invalidByType: { "(no type)": 1 }
+        })
+        assert.match(human.stdout, /^line 1: InvalidJson at \(the frame\): /)
+      })
+  )
 })
 
 describe("the line splitter", () => {
@@ -155,6 +186,24 @@ describe("the line splitter", () => {
         ]
       )
       assert.isAbove(lines[0]!.bytes, 64)
+    })
+  )
+
+  it.effect("a byte order mark at the start is kept in the line, also when its bytes come in separate chunks", () =>
+    Effect.gen(function* () {
+      const bytes = new TextEncoder().encode('\uFEFF{"a":1}\n{"b":2}\n')
+      const lines = yield* Stream.fromIterable([bytes.slice(0, 1), bytes.slice(1, 2), bytes.slice(2)]).pipe(
+        (s) => Lines.split(s, 100),
+        Stream.runCollect,
+        Effect.map(Chunk.toArray)
+      )
+      assert.deepStrictEqual(
+        lines.map((l) => [l.text, l.bytes]),
+        [
+          ['\uFEFF{"a":1}', 10],
+          ['{"b":2}', 7]
+        ]
+      )
     })
   )
 

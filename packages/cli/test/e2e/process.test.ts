@@ -3,6 +3,7 @@
  * gateway command.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { GatewayClient, NodeTransport } from "@diminuendo/client"
@@ -26,17 +27,30 @@ const serve = (options: Gateway.GatewayOptions = {}) =>
   })
 
 /** A coding-agent turn, answered, run by the test's own client. */
-const codingTurn = (client: GatewayClient.GatewayClient, sessionId: string) =>
+const codingTurn = (client: GatewayClient.GatewayClient, sessionId: string, runner = "vitest") =>
   client.turn(sessionId, "Add an add() function").pipe(
     Stream.runForEach((item) =>
       item.type === "question_requested"
-        ? client.answer(sessionId, item.requestId, { runner: "vitest" })
+        ? client.answer(sessionId, item.requestId, { runner })
         : item.type === "permission_requested"
           ? client.approve(sessionId, item.requestId)
           : Effect.void
     ),
     Effect.orDie
   )
+
+/** Polls `check` every 20 ms until it holds; fails after 10 seconds. */
+const until = (what: string, check: () => boolean) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 500; i++) {
+      if (check()) return
+      yield* Effect.sleep("20 millis")
+    }
+    return yield* Effect.fail(new Error(`timed out waiting until ${what}`))
+  })
+
+/** The file's text, or undefined while it does not exist. */
+const contentOf = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined)
 
 describe("the diminuendo bin", () => {
   it.scopedLive("info --json, and --help without colour escapes in a pipe", () =>
@@ -148,6 +162,44 @@ describe("the diminuendo bin", () => {
         assert.deepStrictEqual(events, JSON.parse(JSON.stringify(log)))
         assert.strictEqual((exit.stderr.match(/^connection lost/gm) ?? []).length, 2, exit.stderr)
         assert.strictEqual((exit.stderr.match(/^reconnected/gm) ?? []).length, 2, exit.stderr)
+      })
+  )
+
+  it.scopedLive(
+    "mirror without --once: the agent's files appear in the directory, a file changed upstream changes there; SIGINT exits 130",
+    () =>
+      Effect.gen(function* () {
+        const { gateway, url, client } = yield* serve()
+        const session = yield* gateway.createSession("dev", "coding-agent")
+        const root = yield* Effect.acquireRelease(
+          Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cli-mirror-follow-"))),
+          (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+        )
+        const dir = path.join(root, "work")
+        const mirror = yield* start(["mirror", session.id, dir, `--url=${url}`])
+        // Synced while the workspace is empty: what comes next, it has to follow.
+        yield* mirror.waitFor((out) => out.includes("active: 0 file(s) tracked, synced "), 10_000)
+        const source = path.join(dir, "src/add.ts")
+        const test = path.join(dir, "test/add.test.ts")
+        yield* codingTurn(client, session.id, "vitest")
+        yield* until(
+          "the agent's files are in the directory",
+          () => contentOf(source) !== undefined && contentOf(test)?.includes("// runner: vitest") === true
+        )
+        assert.strictEqual(contentOf(source), "export const add = (a: number, b: number): number => a + b\n")
+        // Upstream writes the test file again, with another runner: the local copy follows.
+        yield* codingTurn(client, session.id, "node:test")
+        yield* until("the test file changed here", () => contentOf(test)?.includes("// runner: node:test") === true)
+        assert.notInclude(contentOf(test), "// runner: vitest")
+        assert.isNull(mirror.child.exitCode, "the mirror still runs")
+        yield* mirror.signal("SIGINT")
+        const exit = yield* mirror.exit.pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("mirror did not stop on SIGINT") })
+        )
+        assert.strictEqual(exit.code, ExitCode.ExitCode.Interrupted, exit.stderr)
+        assert.match(exit.stdout, /active: 2 file\(s\) tracked, synced /)
+        assert.notInclude(exit.stdout, "conflict")
+        assert.isFalse(fs.existsSync(path.join(dir, "test/add.test.upstream.ts")))
       })
   )
 

@@ -82,14 +82,20 @@ export const command = Command.make(
             Effect.forkScoped
           )
           const limited = Option.match(options.count, { onNone: () => items, onSome: (n) => Stream.take(items, n) })
+          // A client that gave up reconnecting (its credentials refused) is closed for good, but the
+          // session's stream stays open: the tail stops when the state says so.
+          const closed = client.state.changes.pipe(
+            Stream.filter((state) => state._tag === "Closed"),
+            Stream.runHead
+          )
           yield* limited.pipe(
+            Stream.interruptWhen(closed),
             Stream.runForEach((item) =>
               output.json ? output.jsonLine(Render.frame(item)) : output.line(Render.eventLine(item, output.style))
             )
           )
-          // The session's stream ends early only when the client closed for good (credentials refused).
           const state = yield* client.state.get
-          if (state._tag === "Closed" && Option.isNone(options.count)) {
+          if (state._tag === "Closed") {
             return yield* new GatewayError({
               reason: "NotConnected",
               message: `the connection closed: ${state.reason}`
