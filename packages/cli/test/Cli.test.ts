@@ -530,7 +530,7 @@ const scenarios: ReadonlyArray<Scenario> = [
       )
       return yield* Fiber.join(tail)
     }),
-    says: "the connection closed: AUTH_FAILED",
+    says: "AUTH_FAILED",
     check: (result) => assert.include(result.stderr, "connection closed: AUTH_FAILED")
   },
   {

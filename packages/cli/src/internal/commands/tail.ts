@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { ConnectionState, GatewayError } from "@diminuendo/client"
+import { ConnectionState } from "@diminuendo/client"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -82,25 +82,13 @@ export const command = Command.make(
             Effect.forkScoped
           )
           const limited = Option.match(options.count, { onNone: () => items, onSome: (n) => Stream.take(items, n) })
-          // A client that gave up reconnecting (its credentials refused) is closed for good, but the
-          // session's stream stays open: the tail stops when the state says so.
-          const closed = client.state.changes.pipe(
-            Stream.filter((state) => state._tag === "Closed"),
-            Stream.runHead
-          )
+          // A client that gives up reconnecting (its credentials refused) fails the session's
+          // stream with NotConnected: exit 15.
           yield* limited.pipe(
-            Stream.interruptWhen(closed),
             Stream.runForEach((item) =>
               output.json ? output.jsonLine(Render.frame(item)) : output.line(Render.eventLine(item, output.style))
             )
           )
-          const state = yield* client.state.get
-          if (state._tag === "Closed") {
-            return yield* new GatewayError({
-              reason: "NotConnected",
-              message: `the connection closed: ${state.reason}`
-            })
-          }
         })
       )
     })
