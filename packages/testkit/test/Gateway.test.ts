@@ -1,4 +1,4 @@
-import { ClientMessage, type ServerEvent } from "@diminuendo/protocol"
+import { ClientMessage, ServerEvent } from "@diminuendo/protocol"
 import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Deferred from "effect/Deferred"
@@ -629,4 +629,67 @@ describe("Gateway properties", () => {
       { fastCheck: { numRuns: harness === inMemory ? 60 : 30 } }
     )
   }
+})
+
+describe("the seed profile sends only what the seeds fix", () => {
+  /** Every added field found in what the gateway sent, as `type.field`. */
+  const addedFields = (frames: ReadonlyArray<string>) =>
+    frames.flatMap((frame) => {
+      const event = JSON.parse(frame) as Record<string, unknown>
+      const inner = event.type === "events" ? (event.events as Array<Record<string, unknown>>) : []
+      return [event, ...inner].flatMap((e) => {
+        const added = ServerEvent.additions[e.type as ServerEvent.KnownType]
+        return added === undefined
+          ? []
+          : Object.keys(e)
+              .filter((key) => added.has(key))
+              .map((key) => `${e.type}.${key}`)
+      })
+    })
+
+  /** A dev-mode conversation touching every kind of reply and a streamed turn. */
+  const converse = (raw: RawClient) =>
+    Effect.gen(function* () {
+      yield* raw.next("welcome")
+      const created = yield* raw.request(
+        ClientMessage.make("create_session", { agentType: "echo", name: "s" }),
+        "session_created"
+      )
+      const sessionId = created.session.id
+      yield* raw.request(ClientMessage.make("list_sessions", {}), "session_list")
+      yield* raw.request(ClientMessage.make("join_session", { sessionId }), "state_snapshot")
+      yield* raw.send(ClientMessage.make("run_turn", { sessionId, text: "hi", clientTurnId: "c-1" }))
+      yield* raw.next("turn_complete")
+      yield* raw.request(ClientMessage.make("join_session", { sessionId, afterSeq: 0 }), "replay_complete")
+      yield* raw.request(ClientMessage.make("get_history", { sessionId }), "history")
+      yield* raw.request(ClientMessage.make("get_events", { sessionId }), "events")
+      yield* raw.request(ClientMessage.make("ping", { ts: 1 }), "pong")
+      yield* raw.request(ClientMessage.make("list_files", { sessionId }), "file_list")
+      yield* raw.request(ClientMessage.make("manage_members", { action: "list" }), "member_list")
+      yield* raw.request(ClientMessage.make("rename_session", { sessionId, name: "t" }), "session_updated")
+      yield* raw.request(ClientMessage.make("read_file", { sessionId, path: "missing" }), "error")
+    })
+
+  it.scopedLive("a conversation in dev mode: no added field, no requestId or clientTurnId echo, no authenticated", () =>
+    Effect.gen(function* () {
+      const seed = yield* inMemory.make({ profile: "seed", heartbeatIntervalMs: 0 })
+      const raw = yield* seed.open
+      yield* converse(raw)
+      assert.deepStrictEqual(addedFields(raw.frames), [])
+      assert.isFalse(raw.log.some((event) => event.type === "authenticated"))
+      // The same conversation with the default profile carries them: the check above can fail.
+      const full = yield* inMemory.make({ heartbeatIntervalMs: 0 })
+      const rawFull = yield* full.open
+      yield* converse(rawFull)
+      const fullAdded = addedFields(rawFull.frames)
+      for (const field of [
+        "welcome.serverVersion",
+        "turn_started.clientTurnId",
+        "pong.serverTs",
+        "error.requestType"
+      ]) {
+        assert.include(fullAdded, field)
+      }
+    })
+  )
 })
