@@ -73,7 +73,10 @@ export interface GatewayOptions {
   readonly requestIds?: boolean
   /** @default 30000; 0 sends no heartbeats */
   readonly heartbeatIntervalMs?: number
-  /** Session events kept per session for replay; older ones are answered with `gap`. @default 1000 */
+  /**
+   * Session events kept per session for replay; older ones are answered with `gap`. A bound, not
+   * an allocation: a session's log takes memory for the events it holds. @default 1000
+   */
   readonly retention?: number
   /** Bytes of session events (their frames) kept per session for replay, whatever their count. @default 64 MiB */
   readonly retentionBytes?: number

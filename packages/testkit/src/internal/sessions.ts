@@ -20,26 +20,38 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** A session event as the gateway builds it, before `sessionId`, `seq` and `ts`. */
 export type EventFields = DistributiveOmit<ServerEvent.SessionEvent, Filled>
 
-interface Entry {
+export interface Entry {
   readonly event: ServerEvent.SessionEvent
   readonly frame: string
 }
 
-/** The last entries of a log: at most `capacity` of them, and at most `maxBytes` of frames. */
-class Ring {
-  private readonly entries: Array<Entry | undefined>
+/** The fewest slots a log's ring holds once it has an entry. */
+const minSlots = 16
+
+/**
+ * The last entries of a log: at most `capacity` of them, and at most `maxBytes` of frames. Its
+ * slots grow with what it holds (doubling, up to `capacity`) and shrink when it empties (halving
+ * below a quarter full), so a session costs what its log holds, never `capacity` slots up front:
+ * `retention` is a bound, not an allocation (8 bytes a slot: 8 MB a session at retention 1,000,000).
+ */
+export class Ring {
+  private entries: Array<Entry | undefined> = []
   private start = 0
   size = 0
   bytes = 0
   constructor(
     readonly capacity: number,
     readonly maxBytes: number
-  ) {
-    this.entries = new Array(capacity)
+  ) {}
+  /** The slots allocated: none while empty, else at most `capacity` and at most 16 or 4 times what is held. */
+  get slots(): number {
+    return this.entries.length
   }
   push(entry: Entry) {
     if (this.size === this.capacity) this.dropOldest()
-    this.entries[(this.start + this.size) % this.capacity] = entry
+    if (this.size === this.entries.length)
+      this.resize(Math.min(this.capacity, Math.max(minSlots, this.entries.length * 2)))
+    this.entries[(this.start + this.size) % this.entries.length] = entry
     this.size += 1
     this.bytes += entry.frame.length
     while (this.bytes > this.maxBytes && this.size > 1) this.dropOldest()
@@ -47,15 +59,25 @@ class Ring {
   private dropOldest() {
     this.bytes -= this.entries[this.start]!.frame.length
     this.entries[this.start] = undefined
-    this.start = (this.start + 1) % this.capacity
+    this.start = (this.start + 1) % this.entries.length
     this.size -= 1
+    if (this.size === 0) this.clear()
+    else if (this.entries.length > minSlots && this.size < this.entries.length / 4)
+      this.resize(Math.max(minSlots, Math.floor(this.entries.length / 2)))
+  }
+  /** Moves the entries, oldest first, to a new array of `slots` slots (at least `size`). */
+  private resize(slots: number) {
+    const next: Array<Entry | undefined> = new Array(slots)
+    for (let i = 0; i < this.size; i++) next[i] = this.entries[(this.start + i) % this.entries.length]
+    this.entries = next
+    this.start = 0
   }
   /** Drops the oldest entries while `drop` holds for them. */
   dropWhile(drop: (entry: Entry) => boolean) {
     while (this.size > 0 && drop(this.entries[this.start]!)) this.dropOldest()
   }
   clear() {
-    this.entries.fill(undefined)
+    this.entries = []
     this.start = 0
     this.size = 0
     this.bytes = 0
@@ -64,7 +86,7 @@ class Ring {
     return this.size === 0 ? undefined : this.entries[this.start]
   }
   *[Symbol.iterator](): IterableIterator<Entry> {
-    for (let i = 0; i < this.size; i++) yield this.entries[(this.start + i) % this.capacity]!
+    for (let i = 0; i < this.size; i++) yield this.entries[(this.start + i) % this.entries.length]!
   }
 }
 
