@@ -178,6 +178,43 @@ describe("when the client gives up, nothing waits for it", () => {
   }
 })
 
+describe("a session the gateway no longer has after a reconnect", () => {
+  it.scopedLive(
+    "its streams and its SessionState fail with the re-join's error (SESSION_NOT_FOUND); the client stays connected",
+    () =>
+      Effect.gen(function* () {
+        // The gateway restarts without its sessions: the first connection goes to one, the next to another.
+        const before = yield* Gateway.make({ heartbeatIntervalMs: 0 })
+        const after = yield* Gateway.make({ heartbeatIntervalMs: 0 })
+        let opened = 0
+        const transport: Transport.Transport["Type"] = {
+          open: () => inMemoryConnection(++opened === 1 ? before : after)
+        }
+        const c = yield* connectWith(transport, { reconnectSchedule: Schedule.spaced("5 millis") })
+        const session = yield* c.createSession("echo")
+        const items = yield* c.subscribeSession(session.id)
+        const tracked = yield* c.sessionState(session.id)
+        const [control] = yield* before.connections
+        yield* control!.drop()
+        const ends = yield* Effect.all(
+          [Stream.runDrain(items), Stream.runDrain(tracked.changes)].map((stream) =>
+            Effect.flip(stream).pipe(Effect.timeout("5 seconds"))
+          ),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(
+          ends.map((error) => [error.reason, error.code]),
+          [
+            ["ServerError", "SESSION_NOT_FOUND"],
+            ["ServerError", "SESSION_NOT_FOUND"]
+          ]
+        )
+        assert.strictEqual((yield* c.state.get)._tag, "Connected")
+        assert.isAtLeast((yield* c.ping).latencyMs, 0)
+      })
+  )
+})
+
 describe("the sequencer holds many events without failing", () => {
   it("settling 150,000 held out-of-order events gives one gap and then every event in order", () => {
     const sequencer = Sequencer.make("s", 0, 200_000, () => {})

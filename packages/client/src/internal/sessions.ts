@@ -37,6 +37,11 @@ export interface Sessions {
     sessionId: string,
     bounds: Broadcast.Bounds
   ) => Effect.Effect<Stream.Stream<Sequencer.SessionItem, GatewayError>, never, Scope.Scope>
+  /**
+   * The session can no longer be followed (its re-join was refused): its streams fail with `error`
+   * after what they hold, and it is no longer joined (subscribing again joins it afresh).
+   */
+  readonly fail: (sessionId: string, error: GatewayError) => void
   /** Ends every session stream: normally when the client closes, failing with `error` when it gave up. */
   readonly end: (error?: GatewayError) => void
   /** Session fan-outs alive (for tests of cleanup). */
@@ -81,6 +86,12 @@ export const make = (options: {
     leave: (sessionId) => {
       joined.delete(sessionId)
       release(sessionId)
+    },
+    fail: (sessionId, error) => {
+      joined.delete(sessionId)
+      const fanOut = fanOuts.get(sessionId)
+      fanOuts.delete(sessionId)
+      fanOut?.end(error)
     },
     resumePoints: () =>
       [...joined.entries()].map(([sessionId, sequencer]) => [sessionId, sequencer.lastSeq()] as const),

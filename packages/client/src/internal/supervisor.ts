@@ -125,10 +125,24 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         yield* requests.resend(next.link)
         // A session that has no position yet (joined on a snapshot without `lastSeq`, no event
         // since) re-joins from the start of the log: nothing of the outage can be lost.
+        // A re-join the gateway refuses (the session is gone, access was taken away) or leaves
+        // unanswered fails that session's streams with its error: never a stream that waits for
+        // nothing. One cut short by the connection is made again on the next connection.
         yield* Effect.forEach(
           sessions.resumePoints(),
           ([sessionId, afterSeq]) =>
-            Effect.ignore(requests.exchange({ type: "join_session", sessionId, afterSeq: afterSeq ?? 0 }, next.link)),
+            requests.exchange({ type: "join_session", sessionId, afterSeq: afterSeq ?? 0 }, next.link).pipe(
+              Effect.catchAll((error) =>
+                error.reason === "ConnectionLost" || error.reason === "NotConnected" || error.reason === "Closed"
+                  ? Effect.void
+                  : Effect.zipRight(
+                      Effect.sync(() => sessions.fail(sessionId, error)),
+                      Effect.logWarning("re-joining a session after a reconnect failed; its streams fail").pipe(
+                        Effect.annotateLogs({ sessionId, error: error.message })
+                      )
+                    )
+              )
+            ),
           // Bounded: a client following many sessions does not storm the gateway after a failover.
           { concurrency: rejoinConcurrency, discard: true }
         ).pipe(Effect.forkIn(options.scope))
