@@ -178,6 +178,28 @@ describe("when the client gives up, nothing waits for it", () => {
   }
 })
 
+describe("closing the client mid-turn", () => {
+  it.scopedLive("turn() fails with Closed instead of ending as if the turn were over", () =>
+    Effect.gen(function* () {
+      const gateway = yield* Gateway.make({ heartbeatIntervalMs: 0, agentStepMs: 50 })
+      const clientScope = yield* Scope.make()
+      const c = yield* connectWith({ open: () => inMemoryConnection(gateway) }).pipe(Scope.extend(clientScope))
+      const session = yield* c.createSession("coding-agent")
+      const firstText = yield* Deferred.make<void>()
+      const turn = yield* c.turn(session.id, "go").pipe(
+        Stream.tap((item) => (item.type === "text_delta" ? Deferred.succeed(firstText, undefined) : Effect.void)),
+        Stream.runCount,
+        Effect.either,
+        Effect.fork
+      )
+      yield* Deferred.await(firstText)
+      yield* Scope.close(clientScope, Exit.void)
+      const result = yield* Fiber.join(turn).pipe(Effect.timeout("5 seconds"))
+      assert.isTrue(Either.isLeft(result) && result.left.reason === "Closed", JSON.stringify(result))
+    })
+  )
+})
+
 describe("a session the gateway no longer has after a reconnect", () => {
   it.scopedLive(
     "its streams and its SessionState fail with the re-join's error (SESSION_NOT_FOUND); the client stays connected",

@@ -138,13 +138,29 @@ export const make = (deps: MethodsDeps): GatewayClient => {
         const items = yield* sessions.subscribe(sessionId, bounds)
         const started = yield* runTurn(sessionId, text)
         let inTurn = false
+        let ended = false
         return items.pipe(
           Stream.filter((item) => {
             if (!inTurn && item.type === "turn_started" && item.turnId === started.turnId) inTurn = true
             return inTurn
           }),
           Stream.takeUntil(
-            (item) => (item.type === "turn_complete" || item.type === "turn_error") && item.turnId === started.turnId
+            (item) =>
+              (ended = (item.type === "turn_complete" || item.type === "turn_error") && item.turnId === started.turnId)
+          ),
+          // The session's stream ends early only when the client closes: a turn cut off is no success.
+          Stream.concat(
+            Stream.suspend(() =>
+              ended
+                ? Stream.empty
+                : Stream.fail(
+                    new GatewayError({
+                      reason: "Closed",
+                      message: "the client closed before the turn ended",
+                      requestType: "run_turn"
+                    })
+                  )
+            )
           ),
           Stream.mapEffect((item) =>
             item.type === "turn_error" && item.turnId === started.turnId
