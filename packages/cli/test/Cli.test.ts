@@ -534,6 +534,35 @@ const scenarios: ReadonlyArray<Scenario> = [
     check: (result) => assert.include(result.stderr, "connection closed: AUTH_FAILED")
   },
   {
+    reason: "NotConnected",
+    code: 15,
+    how: "turn: the gateway goes away for good mid-turn; reconnecting gives up after --timeout",
+    run: Effect.gen(function* () {
+      const first = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Scope.close(first, Exit.void))
+      // Only the server goes: the gateway would end its turns on the way out.
+      const gateway = yield* Gateway.make({ agentStepMs: 100 })
+      const server = yield* Effect.orDie(WsServer.serve(gateway)).pipe(Scope.extend(first))
+      const session = yield* gateway.createSession("dev", "echo")
+      const turn = yield* Effect.fork(
+        run([
+          "turn",
+          session.id,
+          "a turn long enough to be cut off in the middle",
+          `--url=${server.url}`,
+          "--timeout=1"
+        ])
+      )
+      yield* until(
+        "the turn streams",
+        Effect.map(gateway.sessionLog(session.id), (log) => log.some((e) => e.type === "text_delta"))
+      )
+      yield* Scope.close(first, Exit.void)
+      return yield* Fiber.join(turn)
+    }),
+    says: "gave up reconnecting"
+  },
+  {
     reason: "ConnectionLost",
     code: 16,
     how: "turn: the connection drops after run_turn was sent, before the gateway confirmed it",
@@ -595,7 +624,7 @@ describe("exit codes: each GatewayError reason through what makes it happen", ()
 
   it("every reason's code is produced by a test, but Closed's, which nothing produces", () => {
     const elsewhere = ["ConnectionFailed", "AuthRequired", "AuthFailed", "RequestTimeout", "ServerError", "TurnFailed"]
-    const produced = [...elsewhere, ...scenarios.map((s) => s.reason), "Closed"].sort()
+    const produced = [...new Set([...elsewhere, ...scenarios.map((s) => s.reason), "Closed"])].sort()
     assert.deepStrictEqual(produced, Object.keys(ExitCode.byReason).sort())
   })
 })

@@ -10,6 +10,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as ExitCode from "../ExitCode.js"
 import { CliError, invalid } from "./errors.js"
@@ -75,31 +76,54 @@ export const token = (
       )
   })
 
+/**
+ * How a command reconnects after a drop. A command that follows a session (`tail`, `mirror`
+ * without `--once`) reconnects for as long as it runs, as the client does by default; any other
+ * gives up once reconnecting has not succeeded within `--timeout` (exponential from 250 ms, at
+ * most 2 s apart), and then fails with NotConnected (exit 15) instead of waiting for a gateway
+ * that is gone.
+ */
+const reconnectSchedule = (timeoutMs: number, follow: boolean) =>
+  follow
+    ? undefined
+    : Schedule.exponential("250 millis").pipe(
+        Schedule.either(Schedule.spaced("2 seconds")),
+        Schedule.upTo(`${timeoutMs} millis`)
+      )
+
 /** Connects (a progress line past half a second); the client closes with the scope. */
 export const connect = (
   options: ConnectionOptions,
-  output: Output.Output
+  output: Output.Output,
+  follow = false
 ): Effect.Effect<GatewayClient.GatewayClient, GatewayError | CliError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const secret = yield* token(options)
-    const timeout = `${Math.round(options.timeout * 1000)} millis` as const
+    const timeoutMs = Math.round(options.timeout * 1000)
+    const timeout = `${timeoutMs} millis` as const
+    const schedule = reconnectSchedule(timeoutMs, follow)
     return yield* GatewayClient.make({
       url: options.url,
       token: secret,
       requestTimeout: timeout,
-      connectTimeout: timeout
+      connectTimeout: timeout,
+      ...(schedule === undefined ? {} : { reconnectSchedule: schedule })
     }).pipe(Effect.provide(NodeTransport.layer), output.during(`connecting to ${options.url}`))
   })
 
-/** Runs `f` with a connected client and the output `--json` asks for; the client closes after. */
+/**
+ * Runs `f` with a connected client and the output `--json` asks for; the client closes after.
+ * `follow`: the command follows a session for as long as it runs (see `reconnectSchedule`).
+ */
 export const withClient = <A, E, R>(
   options: ConnectionOptions,
-  f: (client: GatewayClient.GatewayClient, output: Output.Output) => Effect.Effect<A, E, R>
+  f: (client: GatewayClient.GatewayClient, output: Output.Output) => Effect.Effect<A, E, R>,
+  follow = false
 ): Effect.Effect<A, E | GatewayError | CliError, Exclude<R, Scope.Scope> | FileSystem.FileSystem> =>
   Effect.scoped(
     Effect.gen(function* () {
       const output = yield* Output.make(options.json)
-      const client = yield* connect(options, output)
+      const client = yield* connect(options, output, follow)
       return yield* f(client, output)
     })
   )

@@ -55,44 +55,47 @@ export const command = Command.make(
     )
   },
   (options) =>
-    Connection.withClient(options, (client, output) =>
-      Effect.gen(function* () {
-        const mirror = yield* output
-          .during(`syncing ${options.session} into ${options.directory}`)(
-            WorkspaceMirror.make(client, { sessionId: options.session, directory: options.directory })
-          )
-          .pipe(Effect.catchTag("MirrorError", (e) => Effect.fail(mirrorError(e))))
-        for (const path of options.keepLocal) yield* Effect.mapError(mirror.keepLocal(path), mirrorError)
-        for (const path of options.takeUpstream) yield* Effect.mapError(mirror.takeUpstream(path), mirrorError)
-        const first = yield* mirror.status.get
-        // What was reported already, by identity; only what is still in the status is remembered.
-        let reported = new Set<string>()
-        const report = (status: WorkspaceMirror.MirrorStatus) =>
-          Effect.gen(function* () {
-            if (output.json) return yield* output.jsonLine(status)
-            const now = new Set<string>()
-            for (const refusal of status.refused) {
-              const key = `refused ${refusal.path}@${refusal.at}`
-              now.add(key)
-              if (!reported.has(key))
-                yield* output.line(output.style.red(`refused: ${JSON.stringify(refusal.path)} ${refusal.reason}`))
-            }
-            for (const conflict of status.conflicts) {
-              const key = `conflict ${conflict.path}@${conflict.detectedAt}`
-              now.add(key)
-              if (!reported.has(key)) yield* output.line(conflictLine(output, conflict))
-            }
-            reported = now
-            const line = describe(output, status)
-            if (line !== last) yield* output.line(line)
-            last = line
-          })
-        let last = ""
-        yield* report(first)
-        if (options.once) return
-        yield* mirror.status.changes.pipe(Stream.runForEach(report), Effect.forkScoped)
-        yield* mirror.done.pipe(Effect.catchTag("MirrorError", (e) => Effect.fail(mirrorError(e))))
-      })
+    Connection.withClient(
+      options,
+      (client, output) =>
+        Effect.gen(function* () {
+          const mirror = yield* output
+            .during(`syncing ${options.session} into ${options.directory}`)(
+              WorkspaceMirror.make(client, { sessionId: options.session, directory: options.directory })
+            )
+            .pipe(Effect.catchTag("MirrorError", (e) => Effect.fail(mirrorError(e))))
+          for (const path of options.keepLocal) yield* Effect.mapError(mirror.keepLocal(path), mirrorError)
+          for (const path of options.takeUpstream) yield* Effect.mapError(mirror.takeUpstream(path), mirrorError)
+          const first = yield* mirror.status.get
+          // What was reported already, by identity; only what is still in the status is remembered.
+          let reported = new Set<string>()
+          const report = (status: WorkspaceMirror.MirrorStatus) =>
+            Effect.gen(function* () {
+              if (output.json) return yield* output.jsonLine(status)
+              const now = new Set<string>()
+              for (const refusal of status.refused) {
+                const key = `refused ${refusal.path}@${refusal.at}`
+                now.add(key)
+                if (!reported.has(key))
+                  yield* output.line(output.style.red(`refused: ${JSON.stringify(refusal.path)} ${refusal.reason}`))
+              }
+              for (const conflict of status.conflicts) {
+                const key = `conflict ${conflict.path}@${conflict.detectedAt}`
+                now.add(key)
+                if (!reported.has(key)) yield* output.line(conflictLine(output, conflict))
+              }
+              reported = now
+              const line = describe(output, status)
+              if (line !== last) yield* output.line(line)
+              last = line
+            })
+          let last = ""
+          yield* report(first)
+          if (options.once) return
+          yield* mirror.status.changes.pipe(Stream.runForEach(report), Effect.forkScoped)
+          yield* mirror.done.pipe(Effect.catchTag("MirrorError", (e) => Effect.fail(mirrorError(e))))
+        }),
+      !options.once
     )
 ).pipe(
   Command.withDescription(
