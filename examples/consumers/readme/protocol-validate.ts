@@ -12,15 +12,18 @@ const receive = (frame: string) => {
     // decoded.left: ProtocolError { reason, messageType?, path, message }, e.g. "run_turn.sessionId: is missing"
     const code = ErrorCode.fromProtocolError(decoded.left) // FRAME_TOO_LARGE, UNKNOWN_TYPE or INVALID_MESSAGE
     // encode validates what it sends, and says why in a Left (never a throw) when it cannot
-    return { reply: codec.encode(ServerEvent.make("error", { code, message: decoded.left.message })) }
+    return {
+      ok: false,
+      reply: codec.encode(ServerEvent.make("error", { code, message: decoded.left.message }))
+    } as const
   }
-  return { message: decoded.right } // a ClientMessage, narrowed by message.type
+  return { ok: true, message: decoded.right } as const // a ClientMessage, narrowed by message.type
 }
 
 // One frame per line: echo '{"type":"run_turn","text":"hi"}' | node protocol-validate.js
 for await (const line of readline.createInterface({ input: process.stdin })) {
   const received = receive(line)
-  if ("message" in received) console.log(`${received.message.type}: accepted`)
+  if (received.ok) console.log(`${received.message.type}: accepted`)
   else
     Either.match(received.reply, {
       onLeft: (cannot) => console.error(cannot.message),
