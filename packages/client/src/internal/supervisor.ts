@@ -159,10 +159,11 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
       })
 
     /** Connect attempts after a drop, each after its delay; `undefined` when the client gave up. */
-    const reconnect = (shutdownDelayMs: number | undefined) =>
+    const reconnect = (shutdownDelayMs: number | undefined, lost: string) =>
       Effect.gen(function* () {
         let attempt = 1
-        let reason = "connection lost"
+        /** Why the client is reconnecting: how the connection was lost, then why the last attempt failed. */
+        let reason = lost
         const delays = yield* Schedule.driver(
           Schedule.delays(options.schedule).pipe(
             Schedule.onDecision((delay, decision) =>
@@ -185,7 +186,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         for (let first = true; ; first = false) {
           const waited = yield* wait(first)
           if (waited !== undefined && Either.isLeft(waited)) {
-            yield* giveUp("gave up reconnecting", "gave up reconnecting to the gateway")
+            yield* giveUp("gave up reconnecting", `gave up reconnecting to the gateway (last: ${reason})`)
             return undefined
           }
           const result = yield* Effect.either(connectOnce(attempt))
@@ -198,7 +199,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
             return undefined
           }
           attempt += 1
-          reason = "connection lost"
+          reason = result.left.message
         }
       })
 
@@ -227,7 +228,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           if (!options.autoReconnect || closing) {
             return yield* giveUp(reason, `the connection ${reason} and reconnecting is off`)
           }
-          const next = yield* reconnect(current.link.shutdownDelayMs)
+          const next = yield* reconnect(current.link.shutdownDelayMs, `connection lost: ${reason}`)
           if (next === undefined) return
           yield* serve(next)
           current = next

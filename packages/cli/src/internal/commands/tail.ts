@@ -70,7 +70,7 @@ export const command = Command.make(
                     lost = true
                     return output.note(
                       es.yellow(
-                        `connection lost (${reason}); reconnecting in ${Math.round(delayMs)} ms (attempt ${attempt})`
+                        `${reason}; reconnecting in ${Math.round(delayMs)} ms (attempt ${attempt})`
                       )
                     )
                   },
