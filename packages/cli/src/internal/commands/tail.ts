@@ -69,9 +69,7 @@ export const command = Command.make(
                   Reconnecting: ({ attempt, delayMs, reason }) => {
                     lost = true
                     return output.note(
-                      es.yellow(
-                        `${reason}; reconnecting in ${Math.round(delayMs)} ms (attempt ${attempt})`
-                      )
+                      es.yellow(`${reason}; reconnecting in ${Math.round(delayMs)} ms (attempt ${attempt})`)
                     )
                   },
                   Closed: ({ reason }) => output.note(es.red(`connection closed: ${reason}`))
