@@ -178,6 +178,68 @@ describe("when the client gives up, nothing waits for it", () => {
   }
 })
 
+describe("a turn whose end may be lost", () => {
+  it.scopedLive(
+    "a gap over the turn's end (events the gateway forgot during a drop) fails turn() instead of hanging",
+    () =>
+      Effect.gen(function* () {
+        const gateway = yield* Gateway.make({ heartbeatIntervalMs: 0, agentStepMs: 20 })
+        // The second connection waits for the gate: the turn ends on the gateway while the client is away.
+        const gate = yield* Deferred.make<void>()
+        let opened = 0
+        const transport: Transport.Transport["Type"] = {
+          open: () =>
+            ++opened === 1
+              ? inMemoryConnection(gateway)
+              : Effect.zipRight(Deferred.await(gate), inMemoryConnection(gateway))
+        }
+        const c = yield* connectWith(transport, { reconnectSchedule: Schedule.spaced("5 millis") })
+        const session = yield* c.createSession("echo")
+        const firstText = yield* Deferred.make<void>()
+        const turn = yield* c.turn(session.id, "hello world and a few more words").pipe(
+          Stream.tap((item) => (item.type === "text_delta" ? Deferred.succeed(firstText, undefined) : Effect.void)),
+          Stream.runDrain,
+          Effect.flip,
+          Effect.fork
+        )
+        yield* Deferred.await(firstText)
+        const [control] = yield* gateway.connections
+        yield* control!.drop()
+        yield* eventually(
+          Effect.map(gateway.sessionLog(session.id), (log) => log.some((e) => e.type === "turn_complete")),
+          "the turn ended on the gateway"
+        )
+        yield* gateway.forgetEvents(session.id)
+        yield* Deferred.succeed(gate, undefined)
+        const error = yield* Fiber.join(turn).pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(error.reason, "ConnectionLost")
+        assert.include(error.message, "were lost while the turn ran")
+      })
+  )
+
+  it.scopedLive("a join that fails again leaves a session already followed followed: its stream goes on", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const c = yield* client({ requestTimeout: "300 millis" })
+      const other = yield* client()
+      const session = yield* c.createSession("echo")
+      yield* c.joinSession(session.id)
+      const items = yield* c.subscribeSession(session.id)
+      yield* gateway.faults.stall("state_snapshot")
+      const again = yield* Effect.flip(c.joinSession(session.id))
+      assert.strictEqual(again.reason, "RequestTimeout")
+      yield* gateway.faults.clear
+      yield* other.runTurn(session.id, "still followed?")
+      const seen = yield* items.pipe(
+        Stream.takeUntil((item) => item.type === "turn_complete"),
+        Stream.runCollect,
+        Effect.timeout("5 seconds")
+      )
+      assert.strictEqual(Chunk.unsafeLast(seen).type, "turn_complete")
+    })
+  )
+})
+
 describe("closing the client mid-turn", () => {
   it.scopedLive("turn() fails with Closed instead of ending as if the turn were over", () =>
     Effect.gen(function* () {

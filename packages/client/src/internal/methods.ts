@@ -59,10 +59,12 @@ export const make = (deps: MethodsDeps): GatewayClient => {
 
   const joinSession = (sessionId: string, afterSeq?: number) =>
     Effect.suspend(() => {
+      // A join that fails undoes only what it did: a session already followed stays followed.
+      const joinedBefore = sessions.isJoined(sessionId)
       sessions.join(sessionId, afterSeq)
       const resumeFrom = sessions.lastSeq(sessionId) ?? afterSeq
       return send<"join_session">(defined({ type: "join_session", sessionId, afterSeq: resumeFrom })).pipe(
-        Effect.tapError(() => Effect.sync(() => sessions.leave(sessionId)))
+        Effect.tapError(() => (joinedBefore ? Effect.void : Effect.sync(() => sessions.leave(sessionId))))
       )
     })
 
@@ -147,6 +149,22 @@ export const make = (deps: MethodsDeps): GatewayClient => {
           Stream.takeUntil(
             (item) =>
               (ended = (item.type === "turn_complete" || item.type === "turn_error") && item.turnId === started.turnId)
+          ),
+          // Events of the session were lost (a gap) or its log restarted (a reset): the turn's end
+          // may be among them, so waiting for it could be forever.
+          Stream.mapEffect((item) =>
+            item.type === "gap" || item.type === "reset"
+              ? Effect.fail(
+                  new GatewayError({
+                    reason: "ConnectionLost",
+                    message:
+                      item.type === "gap"
+                        ? `events ${item.fromSeq} to ${item.toSeq} of the session were lost while the turn ran (the gateway no longer had them); whether it ended is unknown`
+                        : `the session's log restarted (seq ${item.previousSeq} -> ${item.seq}) while the turn ran; whether it ended is unknown`,
+                    requestType: "run_turn"
+                  })
+                )
+              : Effect.succeed(item)
           ),
           // The session's stream ends early only when the client closes: a turn cut off is no success.
           Stream.concat(
