@@ -1,8 +1,9 @@
 /**
  * The packed packages as a user gets them (`pnpm test:install`; the global setup packs and installs
- * them with npm outside the workspace): one copy of `effect`, every peer met, the tarballs' contents,
- * the consumers and README examples type-checked under strict settings with both module resolutions,
- * then run against a testkit gateway started from the installed tarball.
+ * them with npm outside the workspace): one copy of `effect` and of every peer, every peer met, the
+ * tarballs' contents, the consumers and README examples type-checked under strict settings with both
+ * module resolutions, then run against a testkit gateway started from the installed tarball; the
+ * installed `diminuendo` bin, and a cluster follower on SQLite against that gateway.
  */
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
@@ -17,7 +18,7 @@ import { inject } from "vitest"
 import { dir, modules, packageDir, readJson, typeCheck } from "./installed.js"
 import * as Processes from "./processes.js"
 
-const ours = ["protocol", "client", "testkit"] as const
+const ours = ["protocol", "client", "testkit", "cluster", "cli"] as const
 
 /** Every `effect` directory on disk under node_modules, at any depth. */
 const copiesOf = (name: string, under = modules): ReadonlyArray<string> =>
@@ -49,33 +50,38 @@ const versionsIn = (tree: LsNode, name: string): ReadonlySet<string> => {
 }
 
 describe("the packed packages, installed with npm outside the workspace", () => {
-  it.live("npm i effect@3 ./diminuendo-*.tgz gives one copy of effect and meets every peer dependency", () =>
-    Effect.gen(function* () {
-      const first = JSON.parse(inject("firstInstallTree")) as LsNode & { readonly problems?: ReadonlyArray<string> }
-      assert.deepStrictEqual(first.problems ?? [], [])
-      assert.deepStrictEqual([...versionsIn(first, "effect")].length, 1)
+  it.live(
+    "npm i effect@3 ./diminuendo-*.tgz gives one copy of effect and meets every peer dependency; so do the later installs (cluster with its peers, cli)",
+    () =>
+      Effect.gen(function* () {
+        const first = JSON.parse(inject("firstInstallTree")) as LsNode & { readonly problems?: ReadonlyArray<string> }
+        assert.deepStrictEqual(first.problems ?? [], [])
+        assert.deepStrictEqual([...versionsIn(first, "effect")].length, 1)
 
-      // After the consumers' own dependencies and TypeScript too.
-      const now = yield* Processes.run("npm", ["ls", "--all", "--json"], { cwd: dir })
-      const tree = JSON.parse(now.stdout) as LsNode & { readonly problems?: ReadonlyArray<string> }
-      assert.deepStrictEqual(tree.problems ?? [], [])
-      assert.strictEqual(now.code, 0)
-      assert.deepStrictEqual(copiesOf("effect"), ["node_modules/effect"])
-      assert.isTrue([...versionsIn(tree, "effect")].every((v) => v.startsWith("3.")))
+        // After the consumers' own dependencies and TypeScript, the cluster with its peers and the cli too.
+        const now = yield* Processes.run("npm", ["ls", "--all", "--json"], { cwd: dir })
+        const tree = JSON.parse(now.stdout) as LsNode & { readonly problems?: ReadonlyArray<string> }
+        assert.deepStrictEqual(tree.problems ?? [], [])
+        assert.strictEqual(now.code, 0)
+        assert.deepStrictEqual(copiesOf("effect"), ["node_modules/effect"])
+        assert.isTrue([...versionsIn(tree, "effect")].every((v) => v.startsWith("3.")))
 
-      // Each package, and each of their peers, finds that one copy.
-      const effect = createRequire(path.join(dir, "package.json")).resolve("effect")
-      for (const name of ours) {
-        const manifest = readJson(path.join(packageDir(`@diminuendo/${name}`), "package.json"))
-        const from = createRequire(path.join(packageDir(`@diminuendo/${name}`), "package.json"))
-        assert.strictEqual(from.resolve("effect"), effect, name)
-        for (const peer of Object.keys(manifest.peerDependencies)) {
-          const peerDir = path.dirname(from.resolve(`${peer}/package.json`))
-          assert.strictEqual(copiesOf(peer).length, 1, `${peer}, a peer of ${name}, has one copy`)
-          assert.strictEqual(createRequire(path.join(peerDir, "package.json")).resolve("effect"), effect, peer)
+        // Each package (the cli's own `effect` dependency too), and each of their peers, finds that one copy.
+        const effect = createRequire(path.join(dir, "package.json")).resolve("effect")
+        for (const name of ours) {
+          const manifest = readJson(path.join(packageDir(`@diminuendo/${name}`), "package.json"))
+          const from = createRequire(path.join(packageDir(`@diminuendo/${name}`), "package.json"))
+          assert.strictEqual(from.resolve("effect"), effect, name)
+          for (const peer of Object.keys(manifest.peerDependencies ?? {})) {
+            const peerDir = path.dirname(from.resolve(`${peer}/package.json`))
+            assert.strictEqual(copiesOf(peer).length, 1, `${peer}, a peer of ${name}, has one copy`)
+            assert.strictEqual(createRequire(path.join(peerDir, "package.json")).resolve("effect"), effect, peer)
+          }
         }
-      }
-    })
+        // The cluster's and the cli's dependencies on the other packages are met by the tarballs.
+        for (const name of ours)
+          assert.deepStrictEqual(copiesOf(`@diminuendo/${name}`), [`node_modules/@diminuendo/${name}`])
+      })
   )
 
   it("the tarballs hold their build, sources, README and LICENSE; the protocol its JSON Schema and vectors; manifests without workspace ranges", () => {
@@ -94,10 +100,18 @@ describe("the packed packages, installed with npm outside the workspace", () => 
       assert.notInclude(JSON.stringify(manifest), "workspace:")
       assert.notInclude(JSON.stringify(manifest), "catalog:")
       assert.strictEqual(manifest.license, "MIT")
-      assert.strictEqual(manifest.sideEffects, false)
-      assert.match(manifest.peerDependencies.effect, /^\^3\./)
       for (const field of ["description", "keywords", "repository", "engines"]) assert.isDefined(manifest[field], field)
-      assert.notProperty(manifest.dependencies ?? {}, "effect")
+      if (name === "cli") {
+        // An application: its own effect (deduplicated with the project's), its bin built.
+        assert.deepStrictEqual(manifest.sideEffects, [])
+        assert.match(manifest.dependencies.effect, /^\^3\./)
+        assert.deepStrictEqual(manifest.bin, { diminuendo: "./dist/bin/diminuendo.js" })
+        assert.isTrue(fs.existsSync(path.join(root, "dist", "bin", "diminuendo.js")))
+      } else {
+        assert.strictEqual(manifest.sideEffects, false)
+        assert.match(manifest.peerDependencies.effect, /^\^3\./)
+        assert.notProperty(manifest.dependencies ?? {}, "effect")
+      }
       // Relative links in the README point at files of the package.
       const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
       for (const [, target] of readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
@@ -121,7 +135,7 @@ describe("the packed packages, installed with npm outside the workspace", () => 
   })
 
   it.live(
-    "the consumers and README examples type-check: strict, exactOptionalPropertyTypes, moduleResolution node16 (and run from what it emits)",
+    "the consumers (the cluster follower too) and README examples type-check: strict, exactOptionalPropertyTypes, moduleResolution node16 (and run from what it emits)",
     () =>
       Effect.gen(function* () {
         const result = yield* typeCheck("tsconfig.node16.json")
@@ -129,6 +143,30 @@ describe("the packed packages, installed with npm outside the workspace", () => 
         assert.strictEqual(result.code, 0)
       }),
     { timeout: 200_000 }
+  )
+
+  it.live("the installed diminuendo bin: --help exits 0 and lists its commands", () =>
+    Effect.gen(function* () {
+      const bin = path.join(dir, "node_modules", ".bin", "diminuendo")
+      assert.isTrue(fs.existsSync(bin), "npm linked the cli's bin")
+      const result = yield* Processes.run(bin, ["--help"], { cwd: dir })
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.include(result.stdout, "diminuendo 0.1.0")
+      const commands = new Set([...result.stdout.matchAll(/^ {2}- ([a-z-]+)/gm)].map((match) => match[1]))
+      assert.deepStrictEqual([...commands].sort(), [
+        "events",
+        "files",
+        "gateway",
+        "history",
+        "info",
+        "members",
+        "mirror",
+        "sessions",
+        "tail",
+        "turn",
+        "validate"
+      ])
+    })
   )
 })
 
@@ -304,6 +342,53 @@ layer(GatewayLive, { excludeTestServices: true, timeout: "60 seconds" })(
             frames.map(([, verdict]) => verdict)
           )
         })
+    )
+
+    it.scoped("diminuendo info --url <gateway>: the installed cli talks to the installed testkit gateway", () =>
+      Effect.gen(function* () {
+        const { url } = yield* Gateway
+        const bin = path.join(dir, "node_modules", ".bin", "diminuendo")
+        const result = yield* Processes.run(bin, ["info", "--url", url], {
+          cwd: dir,
+          env: { GATEWAY_TOKEN: undefined }
+        })
+        assert.strictEqual(result.code, 0, result.stderr)
+        assert.match(result.stdout, new RegExp(`^gateway +${url.replace(/[.]/g, "\\.")}\n`))
+        assert.match(result.stdout, /\nserver version +diminuendo-testkit\/0\.1\.0\n/)
+        assert.match(result.stdout, /\nprotocol version +1\n/)
+        assert.match(result.stdout, /\nround trip +\d+ ms\n$/)
+      })
+    )
+
+    it.scoped(
+      "cluster follower: @diminuendo/cluster on layerSqlite follows a session through a turn, each event handled once, in the gateway's order, in the offset's transaction",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Gateway
+          const database = path.join(dir, "..", `cluster-${Date.now()}.db`)
+          const result = yield* Processes.run("node", [program("src/cluster-follower.ts")], {
+            cwd: dir,
+            env: { GATEWAY_URL: url, GATEWAY_TOKEN: undefined, DATABASE: database }
+          })
+          assert.strictEqual(result.code, 0, result.stderr)
+          // The report, among the follower's logs.
+          const report = JSON.parse(
+            result.stdout
+              .split("\n")
+              .filter((line) => line.startsWith("{"))
+              .at(-1)!
+          )
+          assert.isAbove(report.logged.length, 2)
+          assert.deepStrictEqual(report.handled, report.logged)
+          assert.include(report.types, "turn_complete")
+          assert.deepInclude(report.status, {
+            sessionId: report.sessionId,
+            following: true,
+            lastSeq: report.logged.at(-1),
+            failedAttempts: 0
+          })
+        }),
+      { timeout: 90_000 }
     )
 
     const readmeExamples: ReadonlyArray<readonly [file: string, check: (stdout: string) => void, input?: string]> = [
