@@ -175,7 +175,8 @@ export const layer = <E, R>(options: FollowerOptions<E, R>) =>
                 live.following = true
                 return Effect.raceFirst(
                   run(sessionId, options, live),
-                  Effect.as(Deferred.await(stop), { outcome: "stopped", lastSeq: live.lastSeq } as const)
+                  // Where it stands when it stops, not when it started.
+                  Effect.map(Deferred.await(stop), () => ({ outcome: "stopped", lastSeq: live.lastSeq }) as const)
                 ).pipe(
                   Effect.tap((ended) =>
                     Effect.logInfo("stopped following").pipe(Effect.annotateLogs({ sessionId, ...ended }))

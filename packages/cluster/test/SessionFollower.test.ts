@@ -285,6 +285,9 @@ describe("SessionFollower (TestRunner, gateway in memory)", () => {
       const ended = yield* followers(session.id).Follow({ sessionId: session.id })
       assert.strictEqual(ended.outcome, "stopped")
       const handled = (yield* handledRows(session.id)).length
+      // Where it stood when it stopped (it said 0, where it started).
+      assert.strictEqual(ended.lastSeq, (yield* offsetOf(session.id)).lastSeq)
+      assert.isAbove(ended.lastSeq, 0)
       yield* runTurn(session.id, "not followed any more")
       yield* Effect.sleep("200 millis")
       assert.strictEqual((yield* handledRows(session.id)).length, handled)
