@@ -95,7 +95,7 @@ const reconnectSchedule = (timeoutMs: number, follow: boolean) =>
 export const connect = (
   options: ConnectionOptions,
   output: Output.Output,
-  follow = false
+  { follow = false }: { readonly follow?: boolean } = {}
 ): Effect.Effect<GatewayClient.GatewayClient, GatewayError | CliError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const secret = yield* token(options)
@@ -118,12 +118,12 @@ export const connect = (
 export const withClient = <A, E, R>(
   options: ConnectionOptions,
   f: (client: GatewayClient.GatewayClient, output: Output.Output) => Effect.Effect<A, E, R>,
-  follow = false
+  settings: { readonly follow?: boolean } = {}
 ): Effect.Effect<A, E | GatewayError | CliError, Exclude<R, Scope.Scope> | FileSystem.FileSystem> =>
   Effect.scoped(
     Effect.gen(function* () {
       const output = yield* Output.make(options.json)
-      const client = yield* connect(options, output, follow)
+      const client = yield* connect(options, output, settings)
       return yield* f(client, output)
     })
   )

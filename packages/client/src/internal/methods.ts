@@ -150,22 +150,6 @@ export const make = (deps: MethodsDeps): GatewayClient => {
             (item) =>
               (ended = (item.type === "turn_complete" || item.type === "turn_error") && item.turnId === started.turnId)
           ),
-          // Events of the session were lost (a gap) or its log restarted (a reset): the turn's end
-          // may be among them, so waiting for it could be forever.
-          Stream.mapEffect((item) =>
-            item.type === "gap" || item.type === "reset"
-              ? Effect.fail(
-                  new GatewayError({
-                    reason: "ConnectionLost",
-                    message:
-                      item.type === "gap"
-                        ? `events ${item.fromSeq} to ${item.toSeq} of the session were lost while the turn ran (the gateway no longer had them); whether it ended is unknown`
-                        : `the session's log restarted (seq ${item.previousSeq} -> ${item.seq}) while the turn ran; whether it ended is unknown`,
-                    requestType: "run_turn"
-                  })
-                )
-              : Effect.succeed(item)
-          ),
           // The session's stream ends early only when the client closes: a turn cut off is no success.
           Stream.concat(
             Stream.suspend(() =>
@@ -180,18 +164,33 @@ export const make = (deps: MethodsDeps): GatewayClient => {
                   )
             )
           ),
-          Stream.mapEffect((item) =>
-            item.type === "turn_error" && item.turnId === started.turnId
-              ? Effect.fail(
-                  new GatewayError({
-                    reason: "TurnFailed",
-                    message: `${item.code}: ${item.message}`,
-                    code: item.code,
-                    requestType: "run_turn"
-                  })
-                )
-              : Effect.succeed(item)
-          )
+          // The turn's failure, or events of the session lost (a gap) or its log restarted (a
+          // reset) while it ran: its end may be among them, so waiting for it could be forever.
+          Stream.mapEffect((item) => {
+            if (item.type === "turn_error" && item.turnId === started.turnId) {
+              return Effect.fail(
+                new GatewayError({
+                  reason: "TurnFailed",
+                  message: `${item.code}: ${item.message}`,
+                  code: item.code,
+                  requestType: "run_turn"
+                })
+              )
+            }
+            if (item.type === "gap" || item.type === "reset") {
+              return Effect.fail(
+                new GatewayError({
+                  reason: "ConnectionLost",
+                  message:
+                    item.type === "gap"
+                      ? `events ${item.fromSeq} to ${item.toSeq} of the session were lost while the turn ran (the gateway no longer had them); whether it ended is unknown`
+                      : `the session's log restarted (seq ${item.previousSeq} -> ${item.seq}) while the turn ran; whether it ended is unknown`,
+                  requestType: "run_turn"
+                })
+              )
+            }
+            return Effect.succeed(item)
+          })
         )
       })
     )

@@ -7,6 +7,7 @@
  */
 import type { ServerEvent } from "@diminuendo/protocol"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { GatewayError } from "../GatewayError.js"
@@ -57,8 +58,8 @@ export const make = (options: {
 }): Sessions => {
   const joined = new Map<string, Sequencer.Sequencer>()
   const fanOuts = new Map<string, Broadcast.Broadcast<Sequencer.SessionItem>>()
-  /** Set once `end` ran (see `Broadcast.end`). */
-  let ended: { readonly error: GatewayError | undefined } | undefined
+  /** Set once `end` ran: how every session stream ends (`None` normally, `Some` failing). */
+  let ended: Option.Option<GatewayError> | undefined
 
   const publish: Sequencer.Emit = (item, bytes) => {
     // A reset is the client's own item: on the session's stream only.
@@ -114,7 +115,7 @@ export const make = (options: {
         let fanOut = fanOuts.get(sessionId)
         if (fanOut === undefined) {
           fanOut = Broadcast.make<Sequencer.SessionItem>()
-          if (ended !== undefined) fanOut.end(ended.error)
+          if (ended !== undefined) fanOut.end(Option.getOrUndefined(ended))
           fanOuts.set(sessionId, fanOut)
         }
         // Finalizers run last-in first-out: the subscriber is gone by the time `release` looks.
@@ -124,7 +125,7 @@ export const make = (options: {
         )
       }),
     end: (error) => {
-      ended ??= { error }
+      ended ??= Option.fromNullable(error)
       for (const fanOut of fanOuts.values()) fanOut.end(error)
     },
     fanOuts: () => fanOuts.size

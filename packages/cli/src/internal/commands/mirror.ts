@@ -95,7 +95,7 @@ export const command = Command.make(
           yield* mirror.status.changes.pipe(Stream.runForEach(report), Effect.forkScoped)
           yield* mirror.done.pipe(Effect.catchTag("MirrorError", (e) => Effect.fail(mirrorError(e))))
         }),
-      !options.once
+      { follow: !options.once }
     )
 ).pipe(
   Command.withDescription(

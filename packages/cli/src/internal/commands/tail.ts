@@ -90,7 +90,7 @@ export const command = Command.make(
               )
             )
           }),
-        true
+        { follow: true }
       )
     })
 ).pipe(
