@@ -21,7 +21,7 @@ import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Subscribable from "effect/Subscribable"
 import * as ConnectionState from "./ConnectionState.js"
@@ -331,9 +331,12 @@ export const make = (
       scope
     })
 
-    yield* Effect.forkIn(timers.run, scope)
+    yield* Scope.extend(timers.start, scope)
     yield* supervisor.start
-    yield* Effect.addFinalizer(() =>
+    // `Scope.addFinalizer`, not `Effect.addFinalizer`: the latter keeps a copy of this fiber's
+    // FiberRefs per client for the finalizer's sake (bench/ANALYSIS.md, memory per idle client).
+    yield* Scope.addFinalizer(
+      scope,
       Effect.gen(function* () {
         yield* supervisor.close
         events.end()

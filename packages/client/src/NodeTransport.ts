@@ -36,7 +36,7 @@ const open = (request: Transport.OpenRequest) =>
       onFull: () => ws?.pause(),
       onDrained: () => ws?.resume()
     })
-    yield* Effect.acquireRelease(
+    yield* Socket.acquireRelease(
       // Interruptible: a timeout around `open` must be able to abandon a handshake that never ends.
       Effect.interruptible(
         Effect.async<WebSocket, Transport.TransportError>((resume) => {
@@ -45,12 +45,7 @@ const open = (request: Transport.OpenRequest) =>
             ...(request.openTimeoutMs === undefined ? {} : { handshakeTimeout: request.openTimeoutMs })
           })
           ws = socket
-          let settled = false
-          const settle = (effect: Effect.Effect<WebSocket, Transport.TransportError>) => {
-            if (settled) return
-            settled = true
-            resume(effect)
-          }
+          const settle = Socket.once(resume)
           socket.on("error", (cause) =>
             settle(
               Effect.fail(

@@ -67,17 +67,11 @@ const open = (construct: Context.Tag.Service<typeof Socket.WebSocketConstructor>
       onFull: () => ws?.close(CloseCode.InboundBacklogFull, "client inbound backlog full"),
       onDrained: () => {}
     })
-    yield* Effect.acquireRelease(
+    yield* Sockets.acquireRelease(
       // Interruptible: a timeout around `open` must be able to abandon a handshake that never ends.
       Effect.interruptible(
         Effect.async<globalThis.WebSocket, Transport.TransportError>((resume) => {
-          let settled = false
-          const settle = (effect: Effect.Effect<globalThis.WebSocket, Transport.TransportError>) => {
-            if (!settled) {
-              settled = true
-              resume(effect)
-            }
-          }
+          const settle = Sockets.once(resume)
           let socket: globalThis.WebSocket
           try {
             socket = ws = construct(request.url)

@@ -1,7 +1,9 @@
 /**
  * Opening one connection: the socket, then the gateway's `welcome`, then authentication (or the
  * dev-mode identity). The result is a live connection in its own scope, whose reader is already
- * handing frames to the client.
+ * handing frames to the client. Once the client adopts the connection, its reader fiber also carries
+ * what follows its close (the reconnect loop): an idle client keeps one fiber per connection, not a
+ * reader and a loop waiting on it (bench/ANALYSIS.md, memory per idle client).
  *
  * @internal
  */
@@ -22,8 +24,14 @@ export interface Connected {
   readonly link: Link.Link
   /** Closing it closes the connection and interrupts its fibers. */
   readonly scope: Scope.CloseableScope
-  /** Hands the connection's frames to the client; completes when the connection closes. */
-  readonly reader: Fiber.RuntimeFiber<Transport.CloseInfo>
+  /**
+   * Hands the rest of the connection's life to `then`: the reader runs it once the connection has
+   * closed (a fiber forked in the client's scope runs it at once if it already has). Returns the
+   * fiber that will run it. Call it once.
+   */
+  readonly adopt: (
+    then: (exit: Exit.Exit<Transport.CloseInfo>) => Effect.Effect<void>
+  ) => Effect.Effect<Fiber.RuntimeFiber<void>>
   readonly welcome: ServerEvent.Welcome
   /** `undefined`: a dev-mode gateway that has not said who we are (yet). */
   readonly identity: Shapes.Identity | undefined
@@ -38,17 +46,29 @@ export interface HandshakeOptions {
   readonly handler: (link: Link.Link) => Transport.FrameHandler
   /** The `welcome.protocolVersion`s this client speaks. */
   readonly protocolVersions: ReadonlyArray<number>
+  /** The client's scope: where each connection's reader runs (and the reconnect loop it carries), and re-joins. */
+  readonly scope: Scope.Scope
 }
 
+/** Opens a connection; one that fails or is interrupted on the way is closed (its scope). */
 export const connect = (
   options: HandshakeOptions,
   epoch: number,
   token: Redacted.Redacted<string> | undefined
 ): Effect.Effect<Connected, GatewayError> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.onExit(open(options, epoch, token, scope), (exit) =>
+      Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, Exit.void)
+    )
+  )
+
+const open = (
+  options: HandshakeOptions,
+  epoch: number,
+  token: Redacted.Redacted<string> | undefined,
+  scope: Scope.CloseableScope
+): Effect.Effect<Connected, GatewayError> =>
   Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const fail = <A, R>(self: Effect.Effect<A, GatewayError, R>) =>
-      Effect.tapError(self, () => Scope.close(scope, Exit.void))
     const connection = yield* options.transport
       .open({
         url: options.url,
@@ -66,11 +86,33 @@ export const connect = (
               message: `no connection to ${options.url} within ${Duration.format(options.connectTimeout)}`
             })
         }),
-        Effect.mapError((cause) => new GatewayError({ reason: "ConnectionFailed", message: cause.message, cause })),
-        fail
+        Effect.mapError((cause) => new GatewayError({ reason: "ConnectionFailed", message: cause.message, cause }))
       )
     const link = yield* Link.make(epoch, connection)
-    const reader = yield* Effect.forkIn(connection.run(options.handler(link)), scope)
+    /** How the reader ended, once it has (a defect in the frame path included). */
+    const ended = yield* Deferred.make<Exit.Exit<Transport.CloseInfo>>()
+    let endedWith: Exit.Exit<Transport.CloseInfo> | undefined
+    let then: ((exit: Exit.Exit<Transport.CloseInfo>) => Effect.Effect<void>) | undefined
+    // In the client's scope, not the connection's: closing the connection's scope is part of what
+    // the reader runs after the close. The connection's scope closes the socket, which ends `run`.
+    const reader = yield* Effect.forkIn(
+      Effect.flatMap(Effect.exit(connection.run(options.handler(link))), (exit) =>
+        Effect.suspend(() => {
+          endedWith = exit
+          Deferred.unsafeDone(ended, Exit.succeed(exit))
+          return then === undefined ? Effect.void : then(exit)
+        })
+      ),
+      options.scope
+    )
+    const adopt: Connected["adopt"] = (next) =>
+      Effect.suspend(() => {
+        if (endedWith === undefined) {
+          then = next
+          return Effect.succeed(reader)
+        }
+        return Effect.forkIn(next(endedWith), options.scope)
+      })
 
     /** Set while a token-less client waits for a gateway that did not say whether it needs one. */
     let awaitingIdentity = false
@@ -107,11 +149,13 @@ export const connect = (
       )
       return { welcome, identity: (reply as ServerEvent.Authenticated).identity }
     })
-    const closedEarly = Effect.flatMap(Fiber.join(reader), (info) =>
+    const closedEarly = Effect.flatMap(Deferred.await(ended), (exit) =>
       Effect.fail(
         new GatewayError({
           reason: "ConnectionFailed",
-          message: `the gateway closed the connection during the handshake (${info.code}${info.reason ? ` ${info.reason}` : ""})`
+          message: Exit.isSuccess(exit)
+            ? `the gateway closed the connection during the handshake (${exit.value.code}${exit.value.reason ? ` ${exit.value.reason}` : ""})`
+            : "the connection's reader failed during the handshake"
         })
       )
     )
@@ -128,8 +172,7 @@ export const connect = (
                 reason: "ConnectionFailed",
                 message: "Connection timeout while waiting for authentication"
               })
-      }),
-      fail
+      })
     )
-    return { link, scope, reader, welcome, identity }
+    return { link, scope, adopt, welcome, identity }
   })

@@ -4,6 +4,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
 import * as Transport from "../Transport.js"
 
 /** The state of an open socket, in the `ws` library and in the standard API alike. */
@@ -29,3 +30,26 @@ export const send =
       socket.send(frame)
       return Effect.void
     })
+
+/**
+ * `Effect.acquireRelease` for a socket, whose release needs none of the acquiring fiber's
+ * `FiberRef`s: `Effect.addFinalizer` keeps a copy of them per finalizer (a map of every `FiberRef`,
+ * ~1.4 KB per connection, bench/ANALYSIS.md).
+ */
+export const acquireRelease = <A, E>(
+  acquire: Effect.Effect<A, E>,
+  release: (a: A) => Effect.Effect<void>
+): Effect.Effect<A, E, Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.uninterruptible(Effect.tap(acquire, (a) => Scope.addFinalizer(scope, release(a))))
+  )
+
+/**
+ * Settles an `Effect.async` registration once, then lets go of its callback: the socket's listeners
+ * outlive the open, and the callback holds the fiber that opened it.
+ */
+export const once = <A>(resume: ((effect: A) => void) | undefined) => (effect: A) => {
+  const r = resume
+  resume = undefined
+  r?.(effect)
+}

@@ -24,6 +24,7 @@ import * as Handshake from "./handshake.js"
 import * as Keepalive from "./keepalive.js"
 import type { Link } from "./link.js"
 import type { Sessions } from "./sessions.js"
+import type * as Transport from "../Transport.js"
 import * as StateCell from "./stateCell.js"
 import type * as Timers from "./timers.js"
 import type * as Warnings from "./warnings.js"
@@ -40,8 +41,6 @@ export interface SupervisorOptions extends Handshake.HandshakeOptions {
   readonly sessions: Sessions
   /** A token for each connection attempt. */
   readonly token: Effect.Effect<Redacted.Redacted<string> | undefined, GatewayError>
-  /** Where the reconnect loop and re-joins run (the client's scope). */
-  readonly scope: Scope.Scope
   /** Where a reader's death is reported (`HandlerDefect`). */
   readonly warnings: Warnings.Warnings
   /** The client gave up reconnecting: end every stream with `error` (nothing may wait forever). */
@@ -73,7 +72,8 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
     let identity: Shapes.Identity | undefined
     let closing = false
     let epochs = 0
-    let loop: Fiber.RuntimeFiber<void> | undefined
+    /** The fiber that runs what follows the live connection's close: its reader, or the one reconnecting. */
+    let carrier: Fiber.RuntimeFiber<void> | undefined
 
     const setState = (next: ConnectionState.ConnectionState) => Effect.sync(() => state.set(next))
 
@@ -146,6 +146,8 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           // Bounded: a client following many sessions does not storm the gateway after a failover.
           { concurrency: rejoinConcurrency, discard: true }
         ).pipe(Effect.forkIn(options.scope))
+        // From here the connection's reader carries the client: when it closes, `lost` runs there.
+        carrier = yield* next.adopt((exit) => lost(next, exit))
       })
 
     const giveUp = (reason: string, message: string) =>
@@ -203,36 +205,38 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         }
       })
 
-    const run = (first: Handshake.Connected) =>
+    /**
+     * The connection `current` ended: say how, then back off and connect again. Runs in the fiber
+     * that read the connection (see `Handshake.Connected.adopt`); the next connection's reader
+     * carries the loop on from there.
+     */
+    const lost = (current: Handshake.Connected, exit: Exit.Exit<Transport.CloseInfo>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        let current = first
-        for (;;) {
-          const exit = yield* Fiber.await(current.reader)
-          const info = Exit.isSuccess(exit) ? exit.value : { code: 1011, reason: "the connection's reader failed" }
-          if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
-            // An Effect the frame handler returned died: say why (the connection is re-made below).
-            options.warnings.warn({
-              reason: "HandlerDefect",
-              message: `the client failed handling frames (${Cause.pretty(exit.cause).split("\n")[0]}); reconnecting`,
-              excerpt: ""
-            })
-            const logs = options.warnings.drain()
-            if (logs !== undefined) yield* logs
-          }
-          live = undefined
-          connected = yield* Deferred.make<Link, GatewayError>()
-          yield* Scope.close(current.scope, Exit.void)
-          const reason = `closed with ${info.code}${info.reason ? ` (${info.reason})` : ""}`
-          yield* Effect.logWarning("connection to the gateway lost").pipe(Effect.annotateLogs({ reason }))
-          requests.orphan(current.link.epoch, reason, options.autoReconnect && !closing)
-          if (!options.autoReconnect || closing) {
-            return yield* giveUp(reason, `the connection ${reason} and reconnecting is off`)
-          }
-          const next = yield* reconnect(current.link.shutdownDelayMs, `connection lost: ${reason}`)
-          if (next === undefined) return
-          yield* serve(next)
-          current = next
+        // The client is closing, or gave up: whoever set `closing` is in charge of what follows.
+        if (closing) return
+        const info = Exit.isSuccess(exit) ? exit.value : { code: 1011, reason: "the connection's reader failed" }
+        if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+          // An Effect the frame handler returned died: say why (the connection is re-made below).
+          options.warnings.warn({
+            reason: "HandlerDefect",
+            message: `the client failed handling frames (${Cause.pretty(exit.cause).split("\n")[0]}); reconnecting`,
+            excerpt: ""
+          })
+          const logs = options.warnings.drain()
+          if (logs !== undefined) yield* logs
         }
+        live = undefined
+        connected = yield* Deferred.make<Link, GatewayError>()
+        yield* Scope.close(current.scope, Exit.void)
+        const reason = `closed with ${info.code}${info.reason ? ` (${info.reason})` : ""}`
+        yield* Effect.logWarning("connection to the gateway lost").pipe(Effect.annotateLogs({ reason }))
+        requests.orphan(current.link.epoch, reason, options.autoReconnect && !closing)
+        if (!options.autoReconnect || closing) {
+          return yield* giveUp(reason, `the connection ${reason} and reconnecting is off`)
+        }
+        const next = yield* reconnect(current.link.shutdownDelayMs, `connection lost: ${reason}`)
+        if (next === undefined) return
+        yield* serve(next)
       })
 
     return {
@@ -254,14 +258,10 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           ? Effect.fail(new GatewayError({ reason: "NotConnected", message: "the client is closed" }))
           : Deferred.await(connected)
       ),
-      start: Effect.gen(function* () {
-        const first = yield* connectOnce(1)
-        yield* serve(first)
-        loop = yield* Effect.forkIn(run(first), options.scope)
-      }),
+      start: Effect.flatMap(connectOnce(1), serve),
       close: Effect.gen(function* () {
         closing = true
-        if (loop !== undefined) yield* Fiber.interrupt(loop)
+        if (carrier !== undefined) yield* Fiber.interrupt(carrier)
         const current = live
         live = undefined
         requests.failAll("Closed", "the client was closed")

@@ -1,17 +1,26 @@
 /**
- * One fiber keeps every timer of a client: request deadlines and the live connection's keepalive.
- * A fiber costs more memory than the rest of an idle client's state (bench/ANALYSIS.md, idle
- * clients), and a timer per request costs more than the rest of a request's work, so each timed
- * part is a plain object the fiber ticks. With nothing timed it waits, at no cost, to be woken.
+ * Every timer of a client in one place: request deadlines and the live connection's keepalive.
+ * A timer per request costs more than the rest of a request's work, so each timed part is a plain
+ * object that is ticked at its due times.
+ *
+ * Under Effect's live `Clock` the ticks come from one JavaScript timer and the work they find due
+ * runs in a fiber forked for it: an idle client keeps no fiber for its timers (a fiber and its
+ * `FiberRef`s are ~4 KB, more than the rest of the timers; bench/ANALYSIS.md, memory per idle
+ * client). Under any other clock (`TestClock`) a fiber sleeps on that clock, so tests move time.
  *
  * It naps at most `napMs` (the shortest period of any timed part), so a part added while it sleeps,
- * first due at least `napMs` later, is never late, and nothing has to interrupt a sleep.
+ * first due at least `napMs` later, is never late, and nothing has to cancel a sleep.
  *
  * @internal
  */
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 
 /** What a timed part does on a tick. */
 export interface Tick {
@@ -27,34 +36,21 @@ export type Timed = (now: number) => Tick
 export interface Timers {
   /** Starts ticking `timed`; the returned function stops it. */
   readonly add: (timed: Timed) => () => void
-  /** Something became due: wakes the fiber if it waits with nothing to do. */
+  /** Something became due: ticks soon if nothing is scheduled. */
   readonly wake: () => void
-  /** The fiber's loop: fork it once, for the client's life. */
-  readonly run: Effect.Effect<never>
+  /** Starts ticking, for the life of the scope. */
+  readonly start: Effect.Effect<void, never, Scope.Scope>
 }
+
+const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
 export const make = (options: { readonly clock: Clock.Clock; readonly napMs: number }): Timers => {
   const { clock } = options
   const napMs = Math.max(1, options.napMs)
   const parts = new Set<Timed>()
-  let resume: (() => void) | undefined
 
-  const wake = () => {
-    const r = resume
-    if (r !== undefined) {
-      resume = undefined
-      r()
-    }
-  }
-
-  const idle = Effect.async<void>((callback) => {
-    resume = () => callback(Effect.void)
-    return Effect.sync(() => {
-      resume = undefined
-    })
-  })
-
-  const run: Effect.Effect<never> = Effect.suspend(() => {
+  /** Ticks every part: the work due now, and how long until the next is due (`Infinity`: none). */
+  const tick = () => {
     const now = clock.unsafeCurrentTimeMillis()
     let next = Number.POSITIVE_INFINITY
     let effects: Array<Effect.Effect<void>> | undefined
@@ -63,13 +59,71 @@ export const make = (options: { readonly clock: Clock.Clock; readonly napMs: num
       if (tick.next < next) next = tick.next
       if (tick.effect !== undefined) (effects ??= []).push(tick.effect)
     }
-    const wait =
-      next === Number.POSITIVE_INFINITY ? idle : Effect.sleep(Duration.millis(Math.max(1, Math.min(next - now, napMs))))
-    return Effect.zipRight(
-      effects === undefined ? wait : Effect.zipRight(Effect.all(effects, { discard: true }), wait),
-      run
-    )
-  })
+    return {
+      work: effects === undefined ? undefined : Effect.all(effects, { discard: true }),
+      delay: next === Number.POSITIVE_INFINITY ? next : Math.max(1, Math.min(next - now, napMs))
+    }
+  }
+
+  /** Set while the driver waits with nothing scheduled: starts a tick. */
+  let kick: (() => void) | undefined
+  const wake = () => {
+    const k = kick
+    if (k !== undefined) {
+      kick = undefined
+      k()
+    }
+  }
+
+  /** A fiber that sleeps on the clock between ticks (any clock). */
+  const onFiber = (scope: Scope.Scope) => {
+    const idle = Effect.async<void>((callback) => {
+      kick = () => callback(Effect.void)
+      return Effect.sync(() => {
+        kick = undefined
+      })
+    })
+    const loop: Effect.Effect<never> = Effect.suspend(() => {
+      const { delay, work } = tick()
+      const wait = delay === Number.POSITIVE_INFINITY ? idle : Effect.sleep(Duration.millis(delay))
+      return Effect.zipRight(work === undefined ? wait : Effect.zipRight(work, wait), loop)
+    })
+    return Effect.asVoid(Effect.forkIn(loop, scope))
+  }
+
+  /** One JavaScript timer between ticks; due work runs in a fiber forked for it (the live clock). */
+  const onTimer = (scope: Scope.Scope) =>
+    Effect.gen(function* () {
+      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+      let timer: ReturnType<typeof setTimeout> | undefined
+      /** The work of the last tick, while it runs: interrupted when the scope closes. */
+      let running: Fiber.RuntimeFiber<void> | undefined
+      let stopped = false
+      const fire = () => {
+        timer = undefined
+        if (stopped) return
+        const { delay, work } = tick()
+        if (work !== undefined) {
+          const fiber = runFork(work)
+          running = fiber
+          fiber.addObserver(() => {
+            if (running === fiber) running = undefined
+          })
+        }
+        if (delay === Number.POSITIVE_INFINITY) kick = () => (timer = setTimeout(fire, 0))
+        else timer = setTimeout(fire, delay)
+      }
+      yield* Scope.addFinalizer(
+        scope,
+        Effect.suspend(() => {
+          stopped = true
+          kick = undefined
+          if (timer !== undefined) clearTimeout(timer)
+          return running === undefined ? Effect.void : Fiber.interrupt(running)
+        })
+      )
+      fire()
+    })
 
   return {
     add: (timed) => {
@@ -78,6 +132,6 @@ export const make = (options: { readonly clock: Clock.Clock; readonly napMs: num
       return () => void parts.delete(timed)
     },
     wake,
-    run
+    start: Effect.flatMap(Effect.scope, (scope) => (clock === liveClock ? onTimer(scope) : onFiber(scope)))
   }
 }
