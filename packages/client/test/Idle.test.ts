@@ -1,0 +1,96 @@
+/**
+ * What an idle client keeps running: each fiber and its FiberRefs are ~4 KB, more than the rest of
+ * an idle client's state (bench/ANALYSIS.md, memory per idle client), so a connected client keeps
+ * one, its connection's reader, which also carries the reconnect loop after the connection closes.
+ * Its timers run on one JavaScript timer under the live clock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as Supervisor from "effect/Supervisor"
+import { inMemory, overStandardWebSocket, overWs, watchStates } from "./harness.js"
+
+/** The fibers forked while building the client (and by those fibers) that are still running. */
+const running = (supervisor: Supervisor.Supervisor<Array<Fiber.RuntimeFiber<unknown, unknown>>>) =>
+  Effect.flatMap(supervisor.value, (fibers) =>
+    Effect.map(
+      Effect.forEach(fibers, (fiber) => Fiber.status(fiber)),
+      (statuses) => statuses.filter((status) => status._tag !== "Done").length
+    )
+  )
+
+describe("an idle client", () => {
+  // Over sockets: in memory, the gateway's side of the connection runs in fibers of the client's tree.
+  for (const harness of [overWs, overStandardWebSocket]) {
+    for (const pingInterval of [0, 30_000]) {
+      it.scopedLive(
+        `${harness.name}, keepalive ${pingInterval === 0 ? "off" : "on"}: one fiber runs while connected (the reader), one after a reconnect`,
+        () =>
+          Effect.gen(function* () {
+            const { client, gateway } = yield* harness.setup({ heartbeatIntervalMs: 0 })
+            const supervisor = yield* Supervisor.track
+            const c = yield* client({
+              pingInterval: Duration.millis(pingInterval),
+              reconnectSchedule: Schedule.spaced("10 millis")
+            }).pipe(Effect.supervised(supervisor))
+            yield* Effect.sleep("50 millis")
+            assert.strictEqual(yield* running(supervisor), 1)
+            // It still works: requests, and the reconnect the reader carries.
+            assert.isAtLeast((yield* c.ping).latencyMs, 0)
+            const states = yield* watchStates(c, 4)
+            const [first] = yield* gateway.connections
+            yield* first!.drop(4000)
+            assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
+            yield* Effect.sleep("50 millis")
+            assert.strictEqual(yield* running(supervisor), 1)
+            assert.isAtLeast((yield* c.ping).latencyMs, 0)
+          })
+      )
+    }
+  }
+
+  it.scopedLive("closing the client's scope while it reconnects leaves no fiber running", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* overWs.setup({ heartbeatIntervalMs: 0 })
+      const supervisor = yield* Supervisor.track
+      const closed = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const c = yield* client({ reconnectSchedule: Schedule.spaced("1 hour") }).pipe(Effect.supervised(supervisor))
+          const states = yield* watchStates(c, 2)
+          const [first] = yield* gateway.connections
+          yield* first!.drop(4000)
+          assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting"])
+          return c
+        })
+      )
+      assert.strictEqual(yield* running(supervisor), 0)
+      assert.strictEqual((yield* closed.state.get)._tag, "Closed")
+    })
+  )
+
+  it.scopedLive(
+    "under the live clock (timers on a JavaScript timer): a request never answered fails at its deadline",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+        const c = yield* client({ requestTimeout: "200 millis", silenceTimeout: 0 })
+        yield* gateway.faults.stall("pong")
+        const start = Date.now()
+        const result = yield* Effect.either(c.ping)
+        const took = Date.now() - start
+        assert.isTrue(Either.isLeft(result))
+        assert.strictEqual(Either.flip(result).pipe(Either.getOrThrow).reason, "RequestTimeout")
+        assert.isAtLeast(took, 190)
+        assert.isBelow(took, 2000)
+        // The next request has its own deadline, and an answered one is not failed by it.
+        yield* gateway.faults.stall("session_list")
+        const stalled = yield* Effect.fork(Effect.either(c.listSessions()))
+        yield* Effect.sleep("100 millis")
+        const late = yield* Fiber.join(stalled)
+        assert.strictEqual(Either.flip(late).pipe(Either.getOrThrow).reason, "RequestTimeout")
+      })
+  )
+})
