@@ -48,8 +48,10 @@ export const acquireRelease = <A, E>(
  * Settles an `Effect.async` registration once, then lets go of its callback: the socket's listeners
  * outlive the open, and the callback holds the fiber that opened it.
  */
-export const once = <A>(resume: ((effect: A) => void) | undefined) => (effect: A) => {
-  const r = resume
-  resume = undefined
-  r?.(effect)
-}
+export const once =
+  <A>(resume: ((effect: A) => void) | undefined) =>
+  (effect: A) => {
+    const r = resume
+    resume = undefined
+    r?.(effect)
+  }
