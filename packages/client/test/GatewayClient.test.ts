@@ -355,6 +355,42 @@ describe("GatewayClient reconnect policy", () => {
     })
   )
 
+  it.scopedLive(
+    "state.changes ends on Closed: when the client closes, when it gives up reconnecting; a later reader gets Closed, then the end",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup()
+        const closedByScope = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const c = yield* client()
+            const changes = yield* c.state.changes.pipe(Stream.runCollect, Effect.fork)
+            yield* Effect.sleep("10 millis")
+            return { c, changes }
+          })
+        )
+        const seen = yield* Fiber.join(closedByScope.changes).pipe(Effect.timeout("2 seconds"))
+        assert.deepStrictEqual(
+          Chunk.toReadonlyArray(seen).map((s) => s._tag),
+          ["Connected", "Closed"]
+        )
+        const later = yield* closedByScope.c.state.changes.pipe(Stream.runCollect, Effect.timeout("2 seconds"))
+        assert.deepStrictEqual(
+          Chunk.toReadonlyArray(later).map((s) => s._tag),
+          ["Closed"]
+        )
+        const c = yield* client({ autoReconnect: false })
+        const changes = yield* c.state.changes.pipe(Stream.runCollect, Effect.fork)
+        yield* Effect.sleep("10 millis")
+        const [control] = yield* gateway.connections
+        yield* control!.drop(4000)
+        const gaveUp = yield* Fiber.join(changes).pipe(Effect.timeout("2 seconds"))
+        assert.deepStrictEqual(
+          Chunk.toReadonlyArray(gaveUp).map((s) => s._tag),
+          ["Connected", "Closed"]
+        )
+      })
+  )
+
   it.scopedLive("events missed while away and no longer retained are surfaced as a gap", () =>
     Effect.gen(function* () {
       const { client, gateway } = yield* inMemory.setup({ retention: 3 })

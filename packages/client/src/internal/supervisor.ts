@@ -154,6 +154,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
       Effect.gen(function* () {
         closing = true
         yield* setState(ConnectionState.Closed({ reason }))
+        state.end()
         requests.failAll("NotConnected", message)
         const error = new GatewayError({ reason: "NotConnected", message })
         options.onGiveUp(error)
@@ -271,6 +272,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           yield* Scope.close(current.scope, Exit.void)
         }
         yield* setState(ConnectionState.Closed({ reason: "client closed" }))
+        state.end()
       })
     }
   })
