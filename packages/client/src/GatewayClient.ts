@@ -253,6 +253,18 @@ const resolveToken = (
       ? Effect.succeed(nonBlank(token as Redacted.Redacted<string>))
       : Effect.map(token as Effect.Effect<Redacted.Redacted<string>, GatewayError>, nonBlank)
 
+/** Clients with the same frame limit share one codec (it holds no state). */
+const codecs = new Map<number, Codec.ClientCodec>()
+const codecFor = (maxFrameBytes: number): Codec.ClientCodec => {
+  let codec = codecs.get(maxFrameBytes)
+  if (codec === undefined) {
+    codec = Codec.makeClientCodec({ maxFrameBytes })
+    // A few distinct limits in a process; past that, each client has its own.
+    if (codecs.size < 16) codecs.set(maxFrameBytes, codec)
+  }
+  return codec
+}
+
 /**
  * Builds the client and connects (the first attempt's failure is this Effect's failure). Closing
  * the scope closes the socket with 1000, fails pending requests with `Closed`, ends every stream.
@@ -272,14 +284,14 @@ export const make = (
       events: options.eventBuffer ?? 4096,
       bytes: options.eventBufferBytes ?? 64 * 1024 * 1024
     }
-    const codec = Codec.makeClientCodec({ maxFrameBytes: maxMessageBytes })
+    const codec = codecFor(maxMessageBytes)
     let token = options.token
 
     const events = Broadcast.make<ServerEvent.ServerEvent>()
     const diagnostics = Broadcast.make<Diagnostic>()
     const warnings = Warnings.make(diagnostics, clock)
     const sessions = Sessions.make({
-      publishAll: events.publish,
+      publishAll: (event, bytes) => events.publish(event, bytes),
       reorderWindow: options.reorderWindow ?? 64,
       report: (reason, message) => warnings.warn({ reason, message, excerpt: "" })
     })

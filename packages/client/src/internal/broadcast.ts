@@ -65,63 +65,85 @@ const slow = (behind: string) =>
     message: `an event stream fell ${behind} behind and was ended`
   })
 
-export const make = <A>(): Broadcast<A> => {
-  const subscribers = new Set<Subscriber<A>>()
+/**
+ * A class, not closures: a client has one per stream kind and one per followed session, most of
+ * them without subscribers, so each costs a few fields (the methods live on the prototype).
+ */
+class BroadcastImpl<A> implements Broadcast<A> {
+  /** Created with the first subscriber. */
+  private subscribers: Set<Subscriber<A>> | undefined = undefined
   /** Set once `end` ran: how every stream ends (`None` normally, `Some` failing). */
-  let ended: Option.Option<GatewayError> | undefined
-  return {
-    publish: (value, bytes) => {
-      for (const subscriber of subscribers) {
-        if (subscriber.end !== undefined) continue
-        if (subscriber.buffer.length >= subscriber.capacity) {
-          subscriber.end = Option.some(slow(`more than ${subscriber.capacity} events`))
-        } else if (subscriber.bytes + bytes > subscriber.maxBytes && subscriber.buffer.length > 0) {
-          subscriber.end = Option.some(slow(`more than ${subscriber.maxBytes} bytes of events`))
-        } else {
-          subscriber.buffer.push(value)
-          subscriber.bytes += bytes
-        }
-        notify(subscriber)
+  private ended: Option.Option<GatewayError> | undefined = undefined
+
+  publish(value: A, bytes: number): void {
+    const subscribers = this.subscribers
+    if (subscribers === undefined || subscribers.size === 0) return
+    for (const subscriber of subscribers) {
+      if (subscriber.end !== undefined) continue
+      if (subscriber.buffer.length >= subscriber.capacity) {
+        subscriber.end = Option.some(slow(`more than ${subscriber.capacity} events`))
+      } else if (subscriber.bytes + bytes > subscriber.maxBytes && subscriber.buffer.length > 0) {
+        subscriber.end = Option.some(slow(`more than ${subscriber.maxBytes} bytes of events`))
+      } else {
+        subscriber.buffer.push(value)
+        subscriber.bytes += bytes
       }
-    },
-    end: (error) => {
-      ended ??= Option.fromNullable(error)
-      for (const subscriber of subscribers) {
-        subscriber.end ??= ended
-        notify(subscriber)
+      notify(subscriber)
+    }
+  }
+
+  end(error?: GatewayError): void {
+    this.ended ??= Option.fromNullable(error)
+    if (this.subscribers === undefined) return
+    for (const subscriber of this.subscribers) {
+      subscriber.end ??= this.ended
+      notify(subscriber)
+    }
+  }
+
+  size(): number {
+    return this.subscribers?.size ?? 0
+  }
+
+  subscribeScoped(bounds: Bounds): Effect.Effect<Stream.Stream<A, GatewayError>, never, Scope.Scope> {
+    return Effect.suspend(() => {
+      const subscriber: Subscriber<A> = {
+        buffer: [],
+        bytes: 0,
+        capacity: bounds.events,
+        maxBytes: bounds.bytes,
+        end: this.ended,
+        wake: undefined
       }
-    },
-    size: () => subscribers.size,
-    subscribeScoped: (bounds) =>
-      Effect.gen(function* () {
-        const subscriber: Subscriber<A> = {
-          buffer: [],
-          bytes: 0,
-          capacity: bounds.events,
-          maxBytes: bounds.bytes,
-          end: ended,
-          wake: undefined
-        }
-        subscribers.add(subscriber)
-        yield* Effect.addFinalizer(() => Effect.sync(() => subscribers.delete(subscriber)))
-        const waitForMore = Effect.async<void>((resume) => {
-          subscriber.wake = () => resume(Effect.void)
-          return Effect.sync(() => {
-            subscriber.wake = undefined
-          })
-        })
-        // Everything that has arrived, as one chunk: the buffer is handed over, not copied.
-        const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<GatewayError>> = Effect.suspend(() => {
-          if (subscriber.buffer.length > 0) {
-            const values = subscriber.buffer
-            subscriber.buffer = []
-            subscriber.bytes = 0
-            return Effect.succeed(Chunk.unsafeFromArray(values))
-          }
-          if (subscriber.end !== undefined) return Effect.fail(subscriber.end)
-          return Effect.zipRight(waitForMore, pull)
-        })
-        return Stream.repeatEffectChunkOption(pull)
-      })
+      const subscribers = (this.subscribers ??= new Set())
+      subscribers.add(subscriber)
+      return Effect.as(
+        Effect.addFinalizer(() => Effect.sync(() => subscribers.delete(subscriber))),
+        Stream.repeatEffectChunkOption(pullFrom(subscriber))
+      )
+    })
   }
 }
+
+/** Everything that has arrived, as one chunk (the buffer is handed over, not copied), or the end. */
+const pullFrom = <A>(subscriber: Subscriber<A>): Effect.Effect<Chunk.Chunk<A>, Option.Option<GatewayError>> => {
+  const waitForMore = Effect.async<void>((resume) => {
+    subscriber.wake = () => resume(Effect.void)
+    return Effect.sync(() => {
+      subscriber.wake = undefined
+    })
+  })
+  const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<GatewayError>> = Effect.suspend(() => {
+    if (subscriber.buffer.length > 0) {
+      const values = subscriber.buffer
+      subscriber.buffer = []
+      subscriber.bytes = 0
+      return Effect.succeed(Chunk.unsafeFromArray(values))
+    }
+    if (subscriber.end !== undefined) return Effect.fail(subscriber.end)
+    return Effect.zipRight(waitForMore, pull)
+  })
+  return pull
+}
+
+export const make = <A>(): Broadcast<A> => new BroadcastImpl<A>()

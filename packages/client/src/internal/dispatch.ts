@@ -7,15 +7,13 @@
  * @internal
  */
 import { CloseCode, type Codec, ServerEvent } from "@diminuendo/protocol"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import type { DiagnosticReason } from "../Diagnostic.js"
 import type * as Transport from "../Transport.js"
 import type { Broadcast } from "./broadcast.js"
-import type { Link } from "./link.js"
+import * as Link from "./link.js"
 import type { Requests } from "./requests.js"
 import type { Sessions } from "./sessions.js"
 import type { Warnings } from "./warnings.js"
@@ -37,7 +35,7 @@ export const make = (deps: {
   /** Where the client's own follow-up work runs (re-joins). */
   readonly scope: Scope.Scope
   /** An `authenticated` no request asked for (dev mode): who the connection is signed in as. */
-  readonly onIdentity: (link: Link, event: ServerEvent.Authenticated) => Effect.Effect<void>
+  readonly onIdentity: (link: Link.Link, event: ServerEvent.Authenticated) => Effect.Effect<void>
 }) => {
   const { codec, events, requests, sessions, warnings } = deps
 
@@ -47,7 +45,7 @@ export const make = (deps: {
   }
 
   /** The session's log went backwards: join again from its new position to get the new log. */
-  const rejoin = (link: Link, sessionId: string) =>
+  const rejoin = (link: Link.Link, sessionId: string) =>
     Effect.asVoid(
       Effect.forkIn(
         Effect.ignore(
@@ -57,7 +55,7 @@ export const make = (deps: {
       )
     )
 
-  const onFrame = (link: Link, frame: Transport.Frame): Effect.Effect<void> | undefined => {
+  const onFrame = (link: Link.Link, frame: Transport.Frame): Effect.Effect<void> | undefined => {
     if (typeof frame !== "string") {
       return report("BinaryFrame", `a binary frame of ${frame.byteLength} bytes (the protocol uses text frames)`, "")
     }
@@ -68,10 +66,10 @@ export const make = (deps: {
     switch (event.type) {
       case "welcome":
         // Only the first welcome of a connection sets its features.
-        if (!link.welcomed) {
-          link.welcomed = true
+        if (link.welcome === undefined) {
+          link.welcome = event
           link.requestIds = event.features?.includes("requestId") ?? false
-          Deferred.unsafeDone(link.welcome, Exit.succeed(event))
+          Link.notify(link)
         }
         events.publish(event, bytes)
         return undefined
@@ -114,7 +112,8 @@ export const make = (deps: {
     } else events.publish(event, bytes)
     if (requests.settle(link, event)) return undefined
     if (event.type === "authenticated") {
-      Deferred.unsafeDone(link.unprompted, Exit.succeed(event))
+      link.unprompted ??= event
+      Link.notify(link)
       return deps.onIdentity(link, event)
     }
     if (event.type === "error") {
@@ -128,7 +127,7 @@ export const make = (deps: {
   }
 
   /** The frame handler of one connection. */
-  return (link: Link): Transport.FrameHandler =>
+  return (link: Link.Link): Transport.FrameHandler =>
     (frames) => {
       link.frames += frames.length
       let effects: Array<Effect.Effect<void>> | undefined

@@ -88,9 +88,11 @@ const open = (
         }),
         Effect.mapError((cause) => new GatewayError({ reason: "ConnectionFailed", message: cause.message, cause }))
       )
-    const link = yield* Link.make(epoch, connection)
+    const link = Link.make(epoch, connection)
     /** How the reader ended, once it has (a defect in the frame path included). */
-    const ended = yield* Deferred.make<Exit.Exit<Transport.CloseInfo>>()
+    let ended: Deferred.Deferred<Exit.Exit<Transport.CloseInfo>> | undefined =
+      yield* Deferred.make<Exit.Exit<Transport.CloseInfo>>()
+    const closed = ended
     let endedWith: Exit.Exit<Transport.CloseInfo> | undefined
     let then: ((exit: Exit.Exit<Transport.CloseInfo>) => Effect.Effect<void>) | undefined
     // In the client's scope, not the connection's: closing the connection's scope is part of what
@@ -99,7 +101,7 @@ const open = (
       Effect.flatMap(Effect.exit(connection.run(options.handler(link))), (exit) =>
         Effect.suspend(() => {
           endedWith = exit
-          Deferred.unsafeDone(ended, Exit.succeed(exit))
+          if (ended !== undefined) Deferred.unsafeDone(ended, Exit.succeed(exit))
           return then === undefined ? Effect.void : then(exit)
         })
       ),
@@ -117,7 +119,7 @@ const open = (
     /** Set while a token-less client waits for a gateway that did not say whether it needs one. */
     let awaitingIdentity = false
     const handshake = Effect.gen(function* () {
-      const welcome = yield* Deferred.await(link.welcome)
+      const welcome = yield* Link.until(link, (l) => l.welcome)
       const version = welcome.protocolVersion
       if (version !== undefined && !options.protocolVersions.includes(version)) {
         return yield* new GatewayError({
@@ -135,12 +137,11 @@ const open = (
         // Dev mode: connected once the welcome says no authentication is required (seed); an
         // `authenticated` that came with it names the identity.
         if (welcome.requiresAuth === false) {
-          const identity = yield* Deferred.poll(link.unprompted)
-          return { welcome, identity: identity._tag === "Some" ? (yield* identity.value).identity : undefined }
+          return { welcome, identity: link.unprompted?.identity }
         }
         // The welcome does not say: only an `authenticated` shows that no token is needed.
         awaitingIdentity = true
-        return { welcome, identity: (yield* Deferred.await(link.unprompted)).identity }
+        return { welcome, identity: (yield* Link.until(link, (l) => l.unprompted)).identity }
       }
       const reply = yield* options.requests.exchange(
         { type: "authenticate", token: Redacted.value(token) },
@@ -149,7 +150,7 @@ const open = (
       )
       return { welcome, identity: (reply as ServerEvent.Authenticated).identity }
     })
-    const closedEarly = Effect.flatMap(Deferred.await(ended), (exit) =>
+    const closedEarly = Effect.flatMap(Deferred.await(closed), (exit) =>
       Effect.fail(
         new GatewayError({
           reason: "ConnectionFailed",
@@ -174,5 +175,7 @@ const open = (
               })
       })
     )
+    // Only the handshake waits for the close this way; what follows it is `adopt`'s.
+    ended = undefined
     return { link, scope, adopt, welcome, identity }
   })

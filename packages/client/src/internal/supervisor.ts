@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
+import * as FiberId from "effect/FiberId"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
@@ -68,7 +68,10 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
     const { requests, sessions } = options
     const state = StateCell.make<ConnectionState.ConnectionState>(ConnectionState.Connecting({ attempt: 1 }))
     let live: Handshake.Connected | undefined
-    let connected = yield* Deferred.make<Link, GatewayError>()
+    /** Who waits for a connection while there is none (made when someone does). */
+    let connected: Deferred.Deferred<Link, GatewayError> | undefined
+    /** The connection handed to waiters, once it serves (its parked requests come first). */
+    let serving: Link | undefined
     let identity: Shapes.Identity | undefined
     let closing = false
     let epochs = 0
@@ -112,8 +115,8 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         // after it looked, while this connection was not live yet, was passed over by `setIdentity`.
         // Take it now; one that comes later finds the connection live.
         if (next.identity === undefined) {
-          const late = yield* Deferred.poll(next.link.unprompted)
-          if (Option.isSome(late)) identity = (yield* late.value).identity
+          const late = next.link.unprompted
+          if (late !== undefined) identity = late.identity
         }
         const keepalive = Keepalive.make(next.link, options.keepalive)
         if (keepalive !== undefined) {
@@ -121,7 +124,9 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           yield* Scope.addFinalizer(next.scope, Effect.sync(stop))
         }
         yield* setState(connectedState(next))
-        yield* Deferred.succeed(connected, next.link)
+        serving = next.link
+        if (connected !== undefined) yield* Deferred.succeed(connected, next.link)
+        connected = undefined
         yield* requests.resend(next.link)
         // A session that has no position yet (joined on a snapshot without `lastSeq`, no event
         // since) re-joins from the start of the log: nothing of the outage can be lost.
@@ -158,7 +163,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         requests.failAll("NotConnected", message)
         const error = new GatewayError({ reason: "NotConnected", message })
         options.onGiveUp(error)
-        yield* Deferred.fail(connected, error)
+        if (connected !== undefined) yield* Deferred.fail(connected, error)
       })
 
     /** Connect attempts after a drop, each after its delay; `undefined` when the client gave up. */
@@ -227,7 +232,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           if (logs !== undefined) yield* logs
         }
         live = undefined
-        connected = yield* Deferred.make<Link, GatewayError>()
+        serving = undefined
         yield* Scope.close(current.scope, Exit.void)
         const reason = `closed with ${info.code}${info.reason ? ` (${info.reason})` : ""}`
         yield* Effect.logWarning("connection to the gateway lost").pipe(Effect.annotateLogs({ reason }))
@@ -257,7 +262,9 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
       awaitLink: Effect.suspend(() =>
         closing
           ? Effect.fail(new GatewayError({ reason: "NotConnected", message: "the client is closed" }))
-          : Deferred.await(connected)
+          : serving !== undefined
+            ? Effect.succeed(serving)
+            : Deferred.await((connected ??= Deferred.unsafeMake<Link, GatewayError>(FiberId.none)))
       ),
       start: Effect.flatMap(connectOnce(1), serve),
       close: Effect.gen(function* () {
@@ -265,8 +272,13 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         if (carrier !== undefined) yield* Fiber.interrupt(carrier)
         const current = live
         live = undefined
+        serving = undefined
         requests.failAll("Closed", "the client was closed")
-        yield* Deferred.fail(connected, new GatewayError({ reason: "NotConnected", message: "the client was closed" }))
+        if (connected !== undefined)
+          yield* Deferred.fail(
+            connected,
+            new GatewayError({ reason: "NotConnected", message: "the client was closed" })
+          )
         if (current !== undefined) {
           yield* current.link.connection.close(1000, "client closed")
           yield* Scope.close(current.scope, Exit.void)
