@@ -169,6 +169,28 @@ export interface ConnectionDriver {
  * @since 0.2.0
  * @category constructors
  */
+/**
+ * What `run` does, without a fiber waiting in it: frames go to the handler from the socket's
+ * callback, an Effect it returns is handed to `runWork` (frames are held until `done` is called),
+ * and `onClose` is called once, after every frame received before the close was handed over.
+ * @internal
+ */
+export interface Listener {
+  readonly runWork: (work: Effect.Effect<void>, done: () => void) => void
+  readonly onClose: (info: CloseInfo) => void
+}
+
+/** `listen` of the connections `makeConnection` built, by their `run` (a wrapped `run` has none). */
+const listeners = new WeakMap<Connection["run"], (handler: FrameHandler, listener: Listener) => void>()
+
+/**
+ * The fiberless form of `connection.run`, when `makeConnection` built it and its `run` was not
+ * replaced: an idle client then keeps no fiber per connection (bench/ANALYSIS.md).
+ * @internal
+ */
+export const listenerOf = (connection: Connection): ((handler: FrameHandler, listener: Listener) => void) | undefined =>
+  listeners.get(connection.run)
+
 export const makeConnection = (options: ConnectionOptions): ConnectionDriver => {
   const maxFrames = options.maxHeldFrames ?? 256
   const maxBytes = options.maxHeldBytes ?? 8 * 1024 * 1024
@@ -242,15 +264,55 @@ export const makeConnection = (options: ConnectionOptions): ConnectionDriver => 
     return loop
   }
 
+  /** Set by `listen`; `busy` while an Effect the handler returned runs. */
+  let listener: Listener | undefined
+  let busy = false
+  let closeReported = false
+
+  /** Hands the backlog over to a listener, then the close once everything before it is handed over. */
+  const pump = (l: Listener, h: FrameHandler) => {
+    const work = drain(h)
+    if (work !== undefined) return runWork(l, h, work)
+    if (closed !== undefined && !closeReported) {
+      closeReported = true
+      l.onClose(closed)
+    }
+  }
+
+  const runWork = (l: Listener, h: FrameHandler, work: Effect.Effect<void>) => {
+    busy = true
+    l.runWork(work, () => {
+      busy = false
+      pump(l, h)
+    })
+  }
+
+  const listen = (h: FrameHandler, l: Listener) => {
+    handler = h
+    listener = l
+    pump(l, h)
+  }
+  listeners.set(run, listen)
+
   return {
     connection: { send: options.send, close: options.close, run },
     receive: (frame) => {
+      if (listener !== undefined && handler !== undefined) {
+        if (busy) return hold(frame)
+        const work = invoke(handler, [frame])
+        if (work !== undefined) runWork(listener, handler, work)
+        return
+      }
       if (wake === undefined || handler === undefined) return hold(frame)
       const work = invoke(handler, [frame])
       if (work !== undefined) wakeWith(work)
     },
     closed: (info) => {
       closed ??= info
+      if (listener !== undefined && handler !== undefined) {
+        if (!busy) pump(listener, handler)
+        return
+      }
       if (wake !== undefined) wakeWith(undefined)
     }
   }

@@ -1,16 +1,24 @@
 /**
  * What an idle client keeps running: each fiber and its FiberRefs are ~4 KB, more than the rest of
- * an idle client's state (bench/ANALYSIS.md, memory per idle client), so a connected client keeps
- * one, its connection's reader, which also carries the reconnect loop after the connection closes.
- * Its timers run on one JavaScript timer under the live clock.
+ * an idle client's state (bench/ANALYSIS.md, memory per idle client). Over the client's own
+ * transports no fiber waits on a connection: frames reach the client from the socket's callback,
+ * and a fiber is forked only for the rare work a frame asks for and for what follows the close.
+ * Over a transport whose `run` is its own, one fiber reads, and carries the reconnect loop after the
+ * close. The timers run on one JavaScript timer under the live clock.
  */
+
+import { InMemory } from "@diminuendo/testkit"
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import * as Supervisor from "effect/Supervisor"
+import * as GatewayClient from "../src/GatewayClient.js"
+import * as Transport from "../src/Transport.js"
 import { inMemory, overStandardWebSocket, overWs, watchStates } from "./harness.js"
 
 /** The fibers forked while building the client (and by those fibers) that are still running. */
@@ -27,7 +35,7 @@ describe("an idle client", () => {
   for (const harness of [overWs, overStandardWebSocket]) {
     for (const pingInterval of [0, 30_000]) {
       it.scopedLive(
-        `${harness.name}, keepalive ${pingInterval === 0 ? "off" : "on"}: one fiber runs while connected (the reader), one after a reconnect`,
+        `${harness.name}, keepalive ${pingInterval === 0 ? "off" : "on"}: no fiber runs while connected, none after a reconnect`,
         () =>
           Effect.gen(function* () {
             const { client, gateway } = yield* harness.setup({ heartbeatIntervalMs: 0 })
@@ -37,7 +45,7 @@ describe("an idle client", () => {
               reconnectSchedule: Schedule.spaced("10 millis")
             }).pipe(Effect.supervised(supervisor))
             yield* Effect.sleep("50 millis")
-            assert.strictEqual(yield* running(supervisor), 1)
+            assert.strictEqual(yield* running(supervisor), 0)
             // It still works: requests, and the reconnect the reader carries.
             assert.isAtLeast((yield* c.ping).latencyMs, 0)
             const states = yield* watchStates(c, 4)
@@ -45,12 +53,58 @@ describe("an idle client", () => {
             yield* first!.drop(4000)
             assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
             yield* Effect.sleep("50 millis")
-            assert.strictEqual(yield* running(supervisor), 1)
+            assert.strictEqual(yield* running(supervisor), 0)
             assert.isAtLeast((yield* c.ping).latencyMs, 0)
           })
       )
     }
   }
+
+  it.scopedLive(
+    "over a transport whose run is its own: one fiber reads (and reconnects), a defect in it is reported and recovered",
+    () =>
+      Effect.gen(function* () {
+        const { gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+        let opened = 0
+        const transport: Transport.Transport["Type"] = {
+          open: () =>
+            Effect.map(InMemory.connect(gateway), (connection) => {
+              opened += 1
+              return opened === 2
+                ? {
+                    ...connection,
+                    run: (h) =>
+                      Effect.zipRight(
+                        Effect.race(connection.run(h), Effect.sleep("50 millis")),
+                        Effect.die("reader defect")
+                      )
+                  }
+                : { ...connection, run: (h) => connection.run(h) }
+            })
+        }
+        const c = yield* GatewayClient.make({
+          url: "memory://gateway",
+          pingInterval: 0,
+          reconnectSchedule: Schedule.spaced("10 millis")
+        }).pipe(Effect.provideService(Transport.Transport, transport))
+        const reports = yield* c.diagnostics.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        const states = yield* watchStates(c, 7)
+        const [first] = yield* gateway.connections
+        yield* first!.drop(4000)
+        assert.deepStrictEqual(yield* Fiber.join(states), [
+          "Connected",
+          "Reconnecting",
+          "Connecting",
+          "Connected",
+          "Reconnecting",
+          "Connecting",
+          "Connected"
+        ])
+        assert.strictEqual(opened, 3)
+        assert.strictEqual(Chunk.unsafeHead(yield* Fiber.join(reports)).reason, "HandlerDefect")
+        assert.isAtLeast((yield* c.ping).latencyMs, 0)
+      })
+  )
 
   it.scopedLive("closing the client's scope while it reconnects leaves no fiber running", () =>
     Effect.gen(function* () {

@@ -123,3 +123,51 @@ describe("inbound frames (socket transports)", () => {
     })
   )
 })
+
+describe("inbound frames without a fiber waiting (listenerOf: the client's own transports)", () => {
+  it("frames before listen first, then each in the socket's callback; work holds later frames until done; the close comes after every frame, once", () => {
+    const { inbound, signals } = setup(2)
+    const driver = { run: inbound.run } as unknown as Transport.Connection
+    const listen = Transport.listenerOf(driver)
+    assert.isDefined(listen)
+    const seen: Array<string> = []
+    const events: Array<string> = []
+    let finishWork: (() => void) | undefined
+    inbound.frame("a")
+    listen!(
+      (frames) => {
+        seen.push(...(frames as ReadonlyArray<string>))
+        return frames.includes("slow") ? Effect.void : undefined
+      },
+      {
+        runWork: (_work, done) => {
+          events.push("work")
+          finishWork = done
+        },
+        onClose: (info) => events.push(`close ${info.code}`)
+      }
+    )
+    assert.deepStrictEqual(seen, ["a"])
+    inbound.frame("slow")
+    inbound.frame("b")
+    inbound.frame("c")
+    inbound.close({ code: 1000, reason: "" })
+    // Held while the work runs: past the bound the socket is paused; the close waits too.
+    assert.deepStrictEqual(seen, ["a", "slow"])
+    assert.deepStrictEqual(events, ["work"])
+    assert.deepStrictEqual(signals, ["full"])
+    finishWork!()
+    assert.deepStrictEqual(seen, ["a", "slow", "b", "c"])
+    assert.deepStrictEqual(events, ["work", "close 1000"])
+    assert.deepStrictEqual(signals, ["full", "drained"])
+    inbound.close({ code: 1006, reason: "" })
+    assert.deepStrictEqual(events, ["work", "close 1000"])
+  })
+
+  it("a connection whose run was replaced has no listener (the client reads it with a fiber)", () => {
+    const { inbound } = setup()
+    const connection = { run: inbound.run } as unknown as Transport.Connection
+    assert.isDefined(Transport.listenerOf(connection))
+    assert.isUndefined(Transport.listenerOf({ ...connection, run: (h) => inbound.run(h) }))
+  })
+})

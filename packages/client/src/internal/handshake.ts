@@ -12,8 +12,9 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import { GatewayError } from "../GatewayError.js"
 import * as Transport from "../Transport.js"
@@ -25,13 +26,13 @@ export interface Connected {
   /** Closing it closes the connection and interrupts its fibers. */
   readonly scope: Scope.CloseableScope
   /**
-   * Hands the rest of the connection's life to `then`: the reader runs it once the connection has
-   * closed (a fiber forked in the client's scope runs it at once if it already has). Returns the
-   * fiber that will run it. Call it once.
+   * Hands the rest of the connection's life to `then`: it runs once the connection has closed, in
+   * the reader fiber, or in a fiber forked then where no fiber reads (at once if it already has).
+   * Returns the fiber reading until then, if there is one. Call it once.
    */
   readonly adopt: (
     then: (exit: Exit.Exit<Transport.CloseInfo>) => Effect.Effect<void>
-  ) => Effect.Effect<Fiber.RuntimeFiber<void>>
+  ) => Effect.Effect<Fiber.RuntimeFiber<void> | undefined>
   readonly welcome: ServerEvent.Welcome
   /** `undefined`: a dev-mode gateway that has not said who we are (yet). */
   readonly identity: Shapes.Identity | undefined
@@ -95,18 +96,48 @@ const open = (
     const closed = ended
     let endedWith: Exit.Exit<Transport.CloseInfo> | undefined
     let then: ((exit: Exit.Exit<Transport.CloseInfo>) => Effect.Effect<void>) | undefined
-    // In the client's scope, not the connection's: closing the connection's scope is part of what
-    // the reader runs after the close. The connection's scope closes the socket, which ends `run`.
-    const reader = yield* Effect.forkIn(
-      Effect.flatMap(Effect.exit(connection.run(options.handler(link))), (exit) =>
-        Effect.suspend(() => {
-          endedWith = exit
-          if (ended !== undefined) Deferred.unsafeDone(ended, Exit.succeed(exit))
-          return then === undefined ? Effect.void : then(exit)
-        })
-      ),
-      options.scope
-    )
+    /** The reading ended: the handshake learns of it, or what the client adopted runs (once). */
+    const finish = (exit: Exit.Exit<Transport.CloseInfo>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (endedWith !== undefined) return Effect.void
+        endedWith = exit
+        if (ended !== undefined) Deferred.unsafeDone(ended, Exit.succeed(exit))
+        return then === undefined ? Effect.void : then(exit)
+      })
+    const handler = options.handler(link)
+    const listen = Transport.listenerOf(connection)
+    let reader: Fiber.RuntimeFiber<void> | undefined
+    if (listen === undefined) {
+      // A fiber reads. In the client's scope, not the connection's: closing the connection's scope
+      // is part of what it runs after the close (the connection's scope closes the socket, which
+      // ends `run`).
+      reader = yield* Effect.forkIn(Effect.flatMap(Effect.exit(connection.run(handler)), finish), options.scope)
+    } else {
+      // No fiber waits: frames reach the handler from the socket's callback, and a fiber is forked
+      // only for an Effect the handler returns (rare) and for what follows the close.
+      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+      /** An Effect the handler returned, while it runs: interrupted with the connection. */
+      let working: Fiber.RuntimeFiber<void> | undefined
+      yield* Scope.addFinalizer(
+        scope,
+        Effect.suspend(() => (working === undefined ? Effect.void : Fiber.interrupt(working)))
+      )
+      listen(handler, {
+        runWork: (work, done) => {
+          const fiber = runFork(work)
+          working = fiber
+          fiber.addObserver((exit) => {
+            if (working === fiber) working = undefined
+            if (Exit.isSuccess(exit)) done()
+            // It died: the reading ends there, as a reader fiber's would (the client reconnects).
+            else if (!Exit.isInterrupted(exit)) runFork(finish(Exit.failCause(exit.cause)))
+          })
+        },
+        onClose: (info) => {
+          runFork(finish(Exit.succeed(info)))
+        }
+      })
+    }
     const adopt: Connected["adopt"] = (next) =>
       Effect.suspend(() => {
         if (endedWith === undefined) {

@@ -75,8 +75,11 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
     let identity: Shapes.Identity | undefined
     let closing = false
     let epochs = 0
-    /** The fiber that runs what follows the live connection's close: its reader, or the one reconnecting. */
-    let carrier: Fiber.RuntimeFiber<void> | undefined
+    /**
+     * What closing the client interrupts: the fiber reconnecting, or the one reading the live
+     * connection (none with the transports' own connections: no fiber waits on them).
+     */
+    let carrier: Fiber.RuntimeFiber<unknown> | undefined
 
     const setState = (next: ConnectionState.ConnectionState) => Effect.sync(() => state.set(next))
 
@@ -152,7 +155,7 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
           { concurrency: rejoinConcurrency, discard: true }
         ).pipe(Effect.forkIn(options.scope))
         // From here the connection's reader carries the client: when it closes, `lost` runs there.
-        carrier = yield* next.adopt((exit) => lost(next, exit))
+        carrier = (yield* next.adopt((exit) => lost(next, exit))) ?? carrier
       })
 
     const giveUp = (reason: string, message: string) =>
@@ -220,6 +223,8 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
       Effect.gen(function* () {
         // The client is closing, or gave up: whoever set `closing` is in charge of what follows.
         if (closing) return
+        // Closing the client interrupts this fiber (reconnecting) or the one reading.
+        yield* Effect.withFiberRuntime<void>((fiber) => Effect.sync(() => void (carrier = fiber)))
         const info = Exit.isSuccess(exit) ? exit.value : { code: 1011, reason: "the connection's reader failed" }
         if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
           // An Effect the frame handler returned died: say why (the connection is re-made below).
