@@ -60,22 +60,45 @@ export const make = (options: {
   const fanOuts = new Map<string, Broadcast.Broadcast<Sequencer.SessionItem>>()
   /** Set once `end` ran: how every session stream ends (`None` normally, `Some` failing). */
   let ended: Option.Option<GatewayError> | undefined
+  /**
+   * The last session looked up, with its sequencer and fan-out: a stream's events are mostly one
+   * session's, and comparing its id is cheaper than hashing it twice per event. Cleared whenever
+   * `joined` or `fanOuts` change.
+   */
+  let cachedId: string | undefined
+  let cachedSequencer: Sequencer.Sequencer | undefined
+  let cachedFanOut: Broadcast.Broadcast<Sequencer.SessionItem> | undefined
+  const forget = () => {
+    cachedId = cachedSequencer = cachedFanOut = undefined
+  }
+  const lookup = (sessionId: string) => {
+    if (sessionId !== cachedId) {
+      cachedId = sessionId
+      cachedSequencer = joined.get(sessionId)
+      cachedFanOut = fanOuts.get(sessionId)
+    }
+  }
 
   const publish: Sequencer.Emit = (item, bytes) => {
     // A reset is the client's own item: on the session's stream only.
     if (item.type !== "reset") options.publishAll(item, bytes)
-    fanOuts.get(item.sessionId)?.publish(item, bytes)
+    lookup(item.sessionId)
+    cachedFanOut?.publish(item, bytes)
   }
 
   const release = (sessionId: string) => {
     const fanOut = fanOuts.get(sessionId)
-    if (fanOut !== undefined && fanOut.size() === 0 && !joined.has(sessionId)) fanOuts.delete(sessionId)
+    if (fanOut !== undefined && fanOut.size() === 0 && !joined.has(sessionId)) {
+      fanOuts.delete(sessionId)
+      forget()
+    }
   }
 
   return {
     isJoined: (sessionId) => joined.has(sessionId),
     join: (sessionId, afterSeq) => {
       if (!joined.has(sessionId)) {
+        forget()
         joined.set(
           sessionId,
           Sequencer.make(sessionId, afterSeq, options.reorderWindow, (message) =>
@@ -86,19 +109,22 @@ export const make = (options: {
     },
     leave: (sessionId) => {
       joined.delete(sessionId)
+      forget()
       release(sessionId)
     },
     fail: (sessionId, error) => {
       joined.delete(sessionId)
       const fanOut = fanOuts.get(sessionId)
       fanOuts.delete(sessionId)
+      forget()
       fanOut?.end(error)
     },
     resumePoints: () =>
       [...joined.entries()].map(([sessionId, sequencer]) => [sessionId, sequencer.lastSeq()] as const),
     lastSeq: (sessionId) => joined.get(sessionId)?.lastSeq(),
     deliver: (event, bytes) => {
-      const sequencer = joined.get(event.sessionId)
+      lookup(event.sessionId)
+      const sequencer = cachedSequencer
       if (sequencer === undefined) {
         // Not joined: nothing vouches for its order or origin, so it joins no session stream;
         // it is still visible on `events`.
@@ -117,6 +143,7 @@ export const make = (options: {
           fanOut = Broadcast.make<Sequencer.SessionItem>()
           if (ended !== undefined) fanOut.end(Option.getOrUndefined(ended))
           fanOuts.set(sessionId, fanOut)
+          forget()
         }
         // Finalizers run last-in first-out: the subscriber is gone by the time `release` looks.
         return Effect.zipRight(
