@@ -27,6 +27,7 @@ const open = (request: Transport.OpenRequest) =>
     let ws: WebSocket | undefined
     const driver = Transport.makeConnection({
       send: Socket.send(() => ws),
+      sendNow: Socket.sendNow(() => ws),
       close: (code, reason) =>
         Effect.sync(() => {
           if (ws !== undefined && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING))

@@ -57,6 +57,7 @@ const open = (construct: Context.Tag.Service<typeof Socket.WebSocketConstructor>
     let ws: globalThis.WebSocket | undefined
     const driver = Transport.makeConnection({
       send: Sockets.send(() => ws),
+      sendNow: Sockets.sendNow(() => ws),
       close: (code, reason) =>
         Effect.sync(() => {
           if (ws?.readyState === Sockets.OPEN) ws.close(code, reason)

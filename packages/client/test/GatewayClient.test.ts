@@ -356,6 +356,26 @@ describe("GatewayClient reconnect policy", () => {
   )
 
   it.scopedLive(
+    "a request Effect built before a reconnect and run after it (a retry, a repeat) goes out on the new connection",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup()
+        const c = yield* client({ requestTimeout: "2 seconds", reconnectSchedule: Schedule.spaced("10 millis") })
+        const list = c.listSessions()
+        const ping = c.ping
+        assert.isArray(yield* list)
+        const states = yield* watchStates(c, 4)
+        const [first] = yield* gateway.connections
+        yield* first!.drop(4000)
+        assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting", "Connecting", "Connected"])
+        const started = Date.now()
+        assert.isArray(yield* list)
+        assert.isAtLeast((yield* ping).latencyMs, 0)
+        assert.isBelow(Date.now() - started, 1000)
+      })
+  )
+
+  it.scopedLive(
     "state.changes ends on Closed: when the client closes, when it gives up reconnecting; a later reader gets Closed, then the end",
     () =>
       Effect.gen(function* () {

@@ -49,7 +49,7 @@ export const make = (deps: {
     Effect.asVoid(
       Effect.forkIn(
         Effect.ignore(
-          requests.exchange({ type: "join_session", sessionId, afterSeq: sessions.lastSeq(sessionId) ?? 0 }, link)
+          requests.exchange({ type: "join_session", sessionId, afterSeq: sessions.lastSeq(sessionId) ?? 0 }, () => link)
         ),
         deps.scope
       )

@@ -176,7 +176,7 @@ const open = (
       }
       const reply = yield* options.requests.exchange(
         { type: "authenticate", token: Redacted.value(token) },
-        link,
+        () => link,
         Number.POSITIVE_INFINITY
       )
       return { welcome, identity: (reply as ServerEvent.Authenticated).identity }

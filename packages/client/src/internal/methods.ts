@@ -52,7 +52,7 @@ export const make = (deps: MethodsDeps): GatewayClient => {
   // ----- requests ------------------------------------------------------------------------------
 
   /** Sends a request (parked while reconnecting) and waits for the event that settles it. */
-  const exchange = (message: ClientMessage.ClientMessage) => requests.exchange(message, supervisor.current())
+  const exchange = (message: ClientMessage.ClientMessage) => requests.exchange(message, supervisor.current)
 
   const send = <T extends ClientMessage.Type>(message: ClientMessage.ByType<T>) =>
     exchange(message) as Effect.Effect<Correlation.ReplyOf<T>, GatewayError>

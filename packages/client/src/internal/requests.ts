@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import { GatewayError } from "../GatewayError.js"
+import * as Transport from "../Transport.js"
 import type { Link } from "./link.js"
 import type { Timed } from "./timers.js"
 import { traced } from "./tracing.js"
@@ -31,13 +32,14 @@ interface Pending {
 
 export interface Requests {
   /**
-   * Sends `message` on `link` and waits for the event that settles it (a reply, the session event
-   * confirming it, or an `error`). Without a link the request is parked and sent by `resend` once a
-   * connection is up. Interrupting the wait withdraws the request.
+   * Sends `message` on `link()` (asked each time the Effect runs: a retried or repeated request goes
+   * out on the connection of its run) and waits for the event that settles it (a reply, the session
+   * event confirming it, or an `error`). Without a link the request is parked and sent by `resend`
+   * once a connection is up. Interrupting the wait withdraws the request.
    */
   readonly exchange: (
     message: ClientMessage.ClientMessage,
-    link: Link | undefined,
+    link: () => Link | undefined,
     deadline?: number
   ) => Effect.Effect<ServerEvent.ServerEvent, GatewayError>
   /** Settles the request `event` answers, if one waits for it; false otherwise. */
@@ -154,35 +156,54 @@ export const make = (options: {
       ? withField(message, "requestId", `${clientId}-${++keyCounter}`)
       : message
 
-  const exchange: Requests["exchange"] = (message, link, deadline) =>
+  /** A new entry for `message` and its frame, or why it cannot go: the client is closed, the Schema rejects it. */
+  const prepare = (
+    message: ClientMessage.ClientMessage,
+    link: Link | undefined,
+    deadline: number | undefined
+  ): { readonly entry: Pending; readonly frame: string } | GatewayError => {
+    if (options.isClosing()) {
+      return new GatewayError({ reason: "NotConnected", message: "the client is closed", requestType: message.type })
+    }
+    const wire = link === undefined ? message : withRequestId(link, message)
+    // Encoding validates: a message the Schema rejects fails now, before anything is sent.
+    const encoded = codec.encode(wire)
+    if (Either.isLeft(encoded)) return rejected(message, encoded.left)
+    const entry: Pending = {
+      key: ++keyCounter,
+      message: wire,
+      resume: undefined,
+      outcome: undefined,
+      epoch: link === undefined ? -1 : link.epoch,
+      deadline: deadline ?? clock.unsafeCurrentTimeMillis() + timeoutMs
+    }
+    return { entry, frame: encoded.right }
+  }
+
+  const exchange: Requests["exchange"] = (message, linkOf, deadline) =>
     Effect.suspend(() => {
-      if (options.isClosing()) {
-        return Effect.fail(
-          new GatewayError({ reason: "NotConnected", message: "the client is closed", requestType: message.type })
-        )
+      const link = linkOf()
+      const sendNow = link === undefined ? undefined : Transport.senderOf(link.connection)
+      if (sendNow !== undefined) {
+        // One Effect: the frame is written where the wait for its reply begins.
+        return Effect.async<ServerEvent.ServerEvent, GatewayError>((resume) => {
+          const prepared = prepare(message, link, deadline)
+          if (prepared instanceof GatewayError) return resume(Effect.fail(prepared))
+          const { entry } = prepared
+          entry.resume = resume
+          track(entry)
+          // A failed write means the connection is going: the loss handling settles the entry.
+          sendNow(prepared.frame)
+          return Effect.sync(() => forget(entry))
+        })
       }
-      const entry: Pending = {
-        key: ++keyCounter,
-        message,
-        resume: undefined,
-        outcome: undefined,
-        epoch: -1,
-        deadline: deadline ?? clock.unsafeCurrentTimeMillis() + timeoutMs
-      }
-      const wire = link === undefined ? message : withRequestId(link, message)
-      // Encoding validates: a message the Schema rejects fails now, before anything is sent.
-      const encoded = codec.encode(wire)
-      if (Either.isLeft(encoded)) return Effect.fail(rejected(message, encoded.left))
-      const wait = outcomeOf(entry)
-      if (link === undefined) {
-        track(entry)
-        return wait
-      }
-      entry.epoch = link.epoch
-      entry.message = wire
-      track(entry)
+      const prepared = prepare(message, link, deadline)
+      if (prepared instanceof GatewayError) return Effect.fail(prepared)
+      track(prepared.entry)
+      const wait = outcomeOf(prepared.entry)
+      if (link === undefined) return wait
       // A failed write means the connection is going: the loss handling settles the entry.
-      return Effect.zipRight(Effect.ignore(link.connection.send(encoded.right)), wait)
+      return Effect.zipRight(Effect.ignore(link.connection.send(prepared.frame)), wait)
     }).pipe((self) => traced(self, message))
 
   /** Where a reply meets its request: `requestId` first, then type and key fields, oldest first. */

@@ -20,16 +20,28 @@ export const closedDuringHandshake = (url: string, code: number): Transport.Tran
  * failed write surfaces as the socket's close).
  */
 export const send =
-  (socketOf: () => { readonly readyState: number; send(frame: string): void } | undefined) =>
+  (socketOf: () => Writable | undefined) =>
   (frame: string): Effect.Effect<void, Transport.TransportError> =>
-    Effect.suspend(() => {
-      const socket = socketOf()
-      if (socket === undefined || socket.readyState !== OPEN) {
-        return Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
-      }
-      socket.send(frame)
-      return Effect.void
-    })
+    Effect.suspend(() =>
+      sendNow(socketOf)(frame)
+        ? Effect.void
+        : Effect.fail(new Transport.TransportError({ reason: "Closed", message: "the socket is not open" }))
+    )
+
+/** `Transport.ConnectionOptions.sendNow` over a socket: writes at once; `false` when it is not open. */
+export const sendNow =
+  (socketOf: () => Writable | undefined) =>
+  (frame: string): boolean => {
+    const socket = socketOf()
+    if (socket === undefined || socket.readyState !== OPEN) return false
+    socket.send(frame)
+    return true
+  }
+
+interface Writable {
+  readonly readyState: number
+  send(frame: string): void
+}
 
 /**
  * `Effect.acquireRelease` for a socket, whose release needs none of the acquiring fiber's

@@ -139,18 +139,20 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         yield* Effect.forEach(
           sessions.resumePoints(),
           ([sessionId, afterSeq]) =>
-            requests.exchange({ type: "join_session", sessionId, afterSeq: afterSeq ?? 0 }, next.link).pipe(
-              Effect.catchAll((error) =>
-                error.reason === "ConnectionLost" || error.reason === "NotConnected" || error.reason === "Closed"
-                  ? Effect.void
-                  : Effect.zipRight(
-                      Effect.sync(() => sessions.fail(sessionId, error)),
-                      Effect.logWarning("re-joining a session after a reconnect failed; its streams fail").pipe(
-                        Effect.annotateLogs({ sessionId, error: error.message })
+            requests
+              .exchange({ type: "join_session", sessionId, afterSeq: afterSeq ?? 0 }, () => next.link)
+              .pipe(
+                Effect.catchAll((error) =>
+                  error.reason === "ConnectionLost" || error.reason === "NotConnected" || error.reason === "Closed"
+                    ? Effect.void
+                    : Effect.zipRight(
+                        Effect.sync(() => sessions.fail(sessionId, error)),
+                        Effect.logWarning("re-joining a session after a reconnect failed; its streams fail").pipe(
+                          Effect.annotateLogs({ sessionId, error: error.message })
+                        )
                       )
-                    )
-              )
-            ),
+                )
+              ),
           // Bounded: a client following many sessions does not storm the gateway after a failover.
           { concurrency: rejoinConcurrency, discard: true }
         ).pipe(Effect.forkIn(options.scope))
