@@ -102,7 +102,7 @@ const sections: Record<string, () => Promise<void>> = {
     out("## 2. Client: streaming throughput and request latency")
     out()
     out(
-      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decode\` on it (to tell the codec's share from the client's). Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
+      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decode\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decode\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
     )
     out()
     out("| | median frames/s | min | max | CPU µs/frame (median) | frames per socket read | heap bytes/frame |")
@@ -114,6 +114,9 @@ const sections: Record<string, () => Promise<void>> = {
       `| raw ws + Codec.decode | ${fmt(r.rawCodec.median)} | ${fmt(r.rawCodec.min)} | ${fmt(r.rawCodec.max)} | ${r.rawCodecCpu.median.toFixed(2)} | ${r.rawCodecPerRead.toFixed(0)} | ${r.rawCodecBytes.toFixed(0)} |`
     )
     out(
+      `| floor: raw ws + Codec.decode + an Effect Stream (nothing else) | ${fmt(r.floor.median)} | ${fmt(r.floor.min)} | ${fmt(r.floor.max)} | ${r.floorCpu.median.toFixed(2)} | ${r.floorPerRead.toFixed(0)} | ${r.floorBytes.toFixed(0)} |`
+    )
+    out(
       `| @diminuendo/client sessionEvents | ${fmt(r.client.median)} | ${fmt(r.client.min)} | ${fmt(r.client.max)} | ${r.clientCpu.median.toFixed(2)} | ${r.clientPerRead.toFixed(0)} | ${r.clientBytes.toFixed(0)} |`
     )
     out(
@@ -123,6 +126,11 @@ const sections: Record<string, () => Promise<void>> = {
     const cpu = pairedRatio(r.clientCpu, r.rawCpu)
     out(
       `| per-round ratio: median (min to max) | ${fps.median.toFixed(2)}x (${fps.min.toFixed(2)} to ${fps.max.toFixed(2)}) | | | ${cpu.median.toFixed(2)}x (${cpu.min.toFixed(2)} to ${cpu.max.toFixed(2)}) | | |`
+    )
+    const floorFps = pairedRatio(r.floor, r.raw)
+    const floorCpu = pairedRatio(r.floorCpu, r.rawCpu)
+    out(
+      `| per-round ratio, floor / raw | ${floorFps.median.toFixed(2)}x (${floorFps.min.toFixed(2)} to ${floorFps.max.toFixed(2)}) | | | ${floorCpu.median.toFixed(2)}x (${floorCpu.min.toFixed(2)} to ${floorCpu.max.toFixed(2)}) | | |`
     )
     out()
     const l = r.latency
@@ -140,6 +148,10 @@ const sections: Record<string, () => Promise<void>> = {
     row("client.ping", l.ping, l.rawPing)
     row("raw ws read_file/file_content (baseline)", l.rawReadFile)
     row("client.readFile", l.readFile, l.rawReadFile)
+    out()
+    out(
+      `Heap bytes allocated per round trip (${quick ? 50 : 250} pings, V8's heap counters): raw ${l.bytes.rawPing.toFixed(0)}, client ${l.bytes.ping.toFixed(0)}.`
+    )
     out()
     out(
       `${r.inFlight.count} \`read_file\` requests in flight at once on one connection: ${r.inFlight.correct} resolved to their own reply in ${r.inFlight.seconds.toFixed(2)} s; peak heap growth ${r.inFlight.peakHeapDeltaMiB.toFixed(1)} MiB.`

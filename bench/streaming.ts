@@ -12,9 +12,11 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { GatewayClient, NodeTransport } from "@diminuendo/client"
 import { Codec } from "@diminuendo/protocol"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import WebSocket from "ws"
 import { heapCounter, type Measurement, summarize } from "./measure.js"
@@ -103,6 +105,59 @@ const rawRun = (url: string, frames: number, parse: (text: string) => unknown): 
     })
   })
 
+/**
+ * The floor of any Effect client that validates: the raw `ws` client running `Codec.decode`, each
+ * event pushed into a buffer read as an Effect `Stream` that wakes once per socket read (the way
+ * the client's streams are fed), drained as the client's is. Nothing else: no sequencing, no
+ * fan-out, no requests. What the client spends above this row is its own.
+ */
+const floorRun = (url: string, frames: number, codec: Codec.ClientCodec): Promise<Run> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        let buffer: Array<unknown> = []
+        let wake: (() => void) | undefined
+        const waitForMore = Effect.async<void>((resume) => {
+          wake = () => resume(Effect.void)
+        })
+        const pull: Effect.Effect<Chunk.Chunk<unknown>, Option.Option<never>> = Effect.suspend(() => {
+          if (buffer.length === 0) return Effect.zipRight(waitForMore, pull)
+          const values = buffer
+          buffer = []
+          return Effect.succeed(Chunk.unsafeFromArray(values))
+        })
+        const m = meter(frames)
+        const consume = yield* Stream.repeatEffectChunkOption(pull).pipe(
+          Stream.take(frames),
+          Stream.runDrain,
+          Effect.fork
+        )
+        const socket = new WebSocket(url)
+        let streaming = false
+        socket.on("message", (data) => {
+          const text = data.toString()
+          if (streaming) {
+            const decoded = codec.decode(text)
+            if (decoded._tag === "Right") buffer.push(decoded.right)
+            const w = wake
+            wake = undefined
+            w?.()
+            return
+          }
+          const event = JSON.parse(text)
+          if (event.type === "authenticated") {
+            m.start()
+            socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
+          } else if (event.type === "state_snapshot") streaming = true
+        })
+        yield* consume.await
+        const run = m.stop()
+        socket.close()
+        return run
+      })
+    )
+  )
+
 const clientRun = (url: string, frames: number): Promise<Run> =>
   Effect.runPromise(
     Effect.scoped(
@@ -169,6 +224,7 @@ const latency = async (url: string, rounds: number) => {
     ping: [] as Array<number>,
     readFile: [] as Array<number>
   }
+  const bytes = { rawPing: 0, ping: 0 }
   await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
@@ -191,6 +247,13 @@ const latency = async (url: string, rounds: number) => {
           samples.rawReadFile.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "read_file", n))))
           yield* timed(Effect.orDie(client.readFile("s-1", "a.ts")), n, samples.readFile)
         }
+        // What each round trip leaves for the collector: collections are part of the tail.
+        let counted = heapCounter()
+        yield* Effect.promise(() => rawRoundTrips(socket, "ping", block))
+        bytes.rawPing = counted() / block
+        counted = heapCounter()
+        yield* timed(Effect.orDie(client.ping), block, [])
+        bytes.ping = counted() / block
       })
     ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
   )
@@ -202,7 +265,8 @@ const latency = async (url: string, rounds: number) => {
     rawPing: summary(samples.rawPing),
     ping: summary(samples.ping),
     rawReadFile: summary(samples.rawReadFile),
-    readFile: summary(samples.readFile)
+    readFile: summary(samples.readFile),
+    bytes
   }
 }
 
@@ -255,17 +319,21 @@ export interface StreamingResult {
   readonly frames: number
   readonly raw: Measurement
   readonly rawCodec: Measurement
+  readonly floor: Measurement
   readonly client: Measurement
   readonly rawCpu: Measurement
   readonly rawCodecCpu: Measurement
+  readonly floorCpu: Measurement
   readonly clientCpu: Measurement
   /** Frames per socket read, median over rounds. */
   readonly rawPerRead: number
   readonly rawCodecPerRead: number
+  readonly floorPerRead: number
   readonly clientPerRead: number
   /** Bytes allocated on the heap per frame, median over rounds. */
   readonly rawBytes: number
   readonly rawCodecBytes: number
+  readonly floorBytes: number
   readonly clientBytes: number
   readonly latency: Awaited<ReturnType<typeof latency>>
   readonly inFlight: Awaited<ReturnType<typeof inFlight>>
@@ -289,13 +357,16 @@ export const runStreamingBench = async (options: {
     // Warm-up: the JIT compiles each path before anything is recorded.
     await rawRun(url, options.frames, parse)
     await rawRun(url, options.frames, decode)
+    await floorRun(url, options.frames, codec)
     await clientRun(url, options.frames)
     const raw: Array<Run> = []
     const rawCodec: Array<Run> = []
+    const floor: Array<Run> = []
     const ours: Array<Run> = []
     for (let i = 0; i < options.rounds; i++) {
       raw.push(await rawRun(url, options.frames, parse))
       rawCodec.push(await rawRun(url, options.frames, decode))
+      floor.push(await floorRun(url, options.frames, codec))
       ours.push(await clientRun(url, options.frames))
     }
     const median = (runs: Array<Run>, f: (run: Run) => number) => summarize(runs.map(f)).median
@@ -303,15 +374,19 @@ export const runStreamingBench = async (options: {
       frames: options.frames,
       raw: summarize(raw.map((r) => r.framesPerSecond)),
       rawCodec: summarize(rawCodec.map((r) => r.framesPerSecond)),
+      floor: summarize(floor.map((r) => r.framesPerSecond)),
       client: summarize(ours.map((r) => r.framesPerSecond)),
       rawCpu: summarize(raw.map((r) => r.cpuMicrosPerFrame)),
       rawCodecCpu: summarize(rawCodec.map((r) => r.cpuMicrosPerFrame)),
+      floorCpu: summarize(floor.map((r) => r.cpuMicrosPerFrame)),
       clientCpu: summarize(ours.map((r) => r.cpuMicrosPerFrame)),
       rawPerRead: median(raw, (r) => r.framesPerRead),
       rawCodecPerRead: median(rawCodec, (r) => r.framesPerRead),
+      floorPerRead: median(floor, (r) => r.framesPerRead),
       clientPerRead: median(ours, (r) => r.framesPerRead),
       rawBytes: median(raw, (r) => r.bytesPerFrame),
       rawCodecBytes: median(rawCodec, (r) => r.bytesPerFrame),
+      floorBytes: median(floor, (r) => r.bytesPerFrame),
       clientBytes: median(ours, (r) => r.bytesPerFrame),
       latency: await latency(url, options.latencyRounds),
       inFlight: await inFlight(url, options.inFlight),
