@@ -133,16 +133,16 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     return undefined
   }
 
-  const deliver = (event: Entry, bytes: number, emit: Emit) => {
-    last = event.seq
-    recent[event.seq & mask] = event
+  const deliver = (event: Entry, seq: number, bytes: number, emit: Emit) => {
+    last = seq
+    recent[seq & mask] = event
     emit(event, bytes)
   }
 
   const flush = (emit: Emit) => {
     for (let next = pending.get(last! + 1); next !== undefined; next = pending.get(last! + 1)) {
       pending.delete(next.event.seq)
-      deliver(next.event, next.bytes, emit)
+      deliver(next.event, next.event.seq, next.bytes, emit)
     }
   }
 
@@ -177,32 +177,37 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
       return true
     },
     accept: (event, bytes, emit) => {
-      if (last === undefined) return deliver(event, bytes, emit)
-      // A stream snapshot marks a position (the latest event its text includes): not a new entry.
-      if (event.type === "stream_snapshot" && event.seq <= last)
-        return event.seq === last ? emit(event, bytes) : undefined
-      if (event.seq <= last) {
-        if (pending.has(event.seq)) return
-        const seen = recent[event.seq & mask]
-        if (seen !== undefined && seen.seq === event.seq) {
-          if (sameEntry(seen, event)) return
-          // Another event at a position already delivered: the log was rewritten under us.
-          reset(event.seq - 1, `seq ${event.seq} came again as another event`, emit)
-        } else {
-          report(
-            `session ${sessionId}: dropped a ${event.type} with seq ${event.seq}, at or before the last delivered (${last}) and older than any remembered`
-          )
-          return
-        }
-      }
-      if (event.seq === last + 1) {
-        deliver(event, bytes, emit)
+      // `seq` is read once: events come in many shapes, so each read is a megamorphic load.
+      const { seq } = event
+      if (last === undefined) return deliver(event, seq, bytes, emit)
+      // The common case first: the next event in order (a stream snapshot there is one too).
+      if (seq === last + 1) {
+        deliver(event, seq, bytes, emit)
         if (pending.size > 0) flush(emit)
         return
       }
-      if (pending.has(event.seq)) return
-      pending.set(event.seq, { event, bytes })
-      order.push(event.seq)
+      // A stream snapshot marks a position (the latest event its text includes): not a new entry.
+      if (event.type === "stream_snapshot" && seq <= last) return seq === last ? emit(event, bytes) : undefined
+      if (seq <= last) {
+        if (pending.has(seq)) return
+        const seen = recent[seq & mask]
+        if (seen !== undefined && seen.seq === seq) {
+          if (sameEntry(seen, event)) return
+          // Another event at a position already delivered: the log was rewritten under us.
+          reset(seq - 1, `seq ${seq} came again as another event`, emit)
+          // Now the next one in order.
+          deliver(event, seq, bytes, emit)
+          if (pending.size > 0) flush(emit)
+          return
+        }
+        report(
+          `session ${sessionId}: dropped a ${event.type} with seq ${seq}, at or before the last delivered (${last}) and older than any remembered`
+        )
+        return
+      }
+      if (pending.has(seq)) return
+      pending.set(seq, { event, bytes })
+      order.push(seq)
       while (pending.size > window) skipToEarliest(emit)
     },
     gap: (gap, emit) => {

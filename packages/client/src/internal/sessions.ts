@@ -80,9 +80,10 @@ export const make = (options: {
   }
 
   const publish: Sequencer.Emit = (item, bytes) => {
+    const { sessionId, type } = item
     // A reset is the client's own item: on the session's stream only.
-    if (item.type !== "reset") options.publishAll(item, bytes)
-    lookup(item.sessionId)
+    if (type !== "reset") options.publishAll(item, bytes)
+    lookup(sessionId)
     cachedFanOut?.publish(item, bytes)
   }
 
@@ -123,7 +124,8 @@ export const make = (options: {
       [...joined.entries()].map(([sessionId, sequencer]) => [sessionId, sequencer.lastSeq()] as const),
     lastSeq: (sessionId) => joined.get(sessionId)?.lastSeq(),
     deliver: (event, bytes) => {
-      lookup(event.sessionId)
+      const { sessionId, type } = event
+      lookup(sessionId)
       const sequencer = cachedSequencer
       if (sequencer === undefined) {
         // Not joined: nothing vouches for its order or origin, so it joins no session stream;
@@ -131,8 +133,8 @@ export const make = (options: {
         options.publishAll(event, bytes)
         return
       }
-      if (event.type === "gap") sequencer.gap(event, publish)
-      else sequencer.accept(event, bytes, publish)
+      if (type === "gap") sequencer.gap(event as ServerEvent.Gap, publish)
+      else sequencer.accept(event as Sequencer.Entry, bytes, publish)
     },
     replayComplete: (sessionId) => joined.get(sessionId)?.settle(publish),
     position: (sessionId, seq) => joined.get(sessionId)?.position(seq, publish) ?? false,
