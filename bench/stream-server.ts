@@ -15,6 +15,7 @@ import { WebSocketServer } from "ws"
 import { random, realisticText } from "./texts.js"
 
 const frames = Number(process.env.FRAMES ?? 10_000)
+const timed = process.env.TIMED === "1"
 const CHUNK = 256 * 1024
 
 /** A server-to-client text frame (unmasked, FIN set), as RFC 6455 lays it out. */
@@ -90,10 +91,22 @@ server.on("connection", (socket, request) => {
   )
   socket.send(JSON.stringify({ type: "connected", connectionId: "c", ts: 1 }))
   socket.send(JSON.stringify({ type: "authenticated", identity: { userId: "u", email: "u@bench", tenantId: "t" } }))
+  // TIMED=1 (bench/latency-breakdown.ts): each pong says when its request's bytes arrived and when
+  // it was written, in milliseconds since the epoch (performance.timeOrigin + performance.now()).
+  let arrived = 0
+  if (timed) tcp.prependListener("data", () => void (arrived = performance.timeOrigin + performance.now()))
   socket.on("message", (data) => {
     const message = JSON.parse(data.toString())
     if (message.type === "ping")
-      socket.send(JSON.stringify({ type: "pong", ts: message.ts, serverTs: Date.now(), requestId: message.requestId }))
+      socket.send(
+        JSON.stringify({
+          type: "pong",
+          ts: message.ts,
+          serverTs: Date.now(),
+          requestId: message.requestId,
+          ...(timed ? { arrivedAt: arrived, sentAt: performance.timeOrigin + performance.now() } : {})
+        })
+      )
     if (message.type === "read_file") {
       socket.send(
         JSON.stringify({
