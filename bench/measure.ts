@@ -1,4 +1,8 @@
 import * as v8 from "node:v8"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 
 /**
  * Interleaved measurement: every round runs each contender once, in turn, so noise from the
@@ -83,4 +87,31 @@ export const allocatedPerUnit = (run: () => void, units: number, repeats = 3): n
     samples.push(stop() / units)
   }
   return summarize(samples).median
+}
+
+/**
+ * A buffer read as an Effect `Stream` that wakes once per `wake()`, pulling what arrived as one
+ * chunk (`Stream.repeatEffectChunkOption`), the way the client's streams are fed.
+ */
+export const wakingBuffer = <A>() => {
+  let buffer: Array<A> = []
+  let waiting: (() => void) | undefined
+  const waitForMore = Effect.async<void>((resume) => {
+    waiting = () => resume(Effect.void)
+  })
+  const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<never>> = Effect.suspend(() => {
+    if (buffer.length === 0) return Effect.zipRight(waitForMore, pull)
+    const values = buffer
+    buffer = []
+    return Effect.succeed(Chunk.unsafeFromArray(values))
+  })
+  return {
+    push: (value: A) => void buffer.push(value),
+    wake: () => {
+      const w = waiting
+      waiting = undefined
+      w?.()
+    },
+    stream: Stream.repeatEffectChunkOption(pull)
+  }
 }
