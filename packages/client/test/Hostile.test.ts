@@ -22,7 +22,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import WebSocket from "ws"
+import WebSocket, { WebSocketServer } from "ws"
 import type * as GatewayClient from "../src/GatewayClient.js"
 import * as Client from "../src/GatewayClient.js"
 import * as Sequencer from "../src/internal/sequencer.js"
@@ -626,6 +626,35 @@ for (const harness of [overWs, overStandardWebSocket]) {
         )
         assert.isTrue(Exit.isFailure(outer))
       })
+    )
+
+    it.scopedLive(
+      "a connect given up mid-handshake (a gateway that upgrades and then says nothing) closes its socket",
+      () =>
+        Effect.gen(function* () {
+          const open = new Set<WebSocket>()
+          const silent = yield* Effect.acquireRelease(
+            Effect.async<WebSocketServer>((resume) => {
+              const server = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () => resume(Effect.succeed(server)))
+              server.on("connection", (socket) => {
+                open.add(socket)
+                socket.on("close", () => open.delete(socket))
+              })
+            }),
+            (server) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+          )
+          const address = silent.address()
+          const port = typeof address === "object" && address !== null ? address.port : 0
+          const attempt = yield* connectTo(`ws://127.0.0.1:${port}`, { connectTimeout: "10 seconds" }).pipe(
+            Effect.provide(transport),
+            Effect.scoped,
+            Effect.timeout("300 millis"),
+            Effect.exit
+          )
+          assert.isTrue(Exit.isFailure(attempt))
+          for (let i = 0; i < 100 && open.size > 0; i++) yield* Effect.sleep("20 millis")
+          assert.strictEqual(open.size, 0)
+        })
     )
 
     it.scopedLive(
