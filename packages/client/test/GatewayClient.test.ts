@@ -376,6 +376,68 @@ describe("GatewayClient reconnect policy", () => {
   )
 
   it.scopedLive(
+    "a leaveSession waiting for a connection when the client closes fails with Closed, as requests do",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* inMemory.setup()
+        const outcome = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const c = yield* client({ reconnectSchedule: Schedule.spaced("1 hour") })
+            const session = yield* c.createSession("echo")
+            yield* c.joinSession(session.id)
+            const states = yield* watchStates(c, 2)
+            const [control] = yield* gateway.connections
+            yield* control!.drop(4000)
+            assert.deepStrictEqual(yield* Fiber.join(states), ["Connected", "Reconnecting"])
+            const leave = yield* Effect.fork(Effect.flip(c.leaveSession(session.id)))
+            const list = yield* Effect.fork(Effect.flip(c.listSessions()))
+            yield* Effect.sleep("20 millis")
+            return { leave, list }
+          })
+        )
+        assert.strictEqual((yield* Fiber.join(outcome.leave)).reason, "Closed")
+        assert.strictEqual((yield* Fiber.join(outcome.list)).reason, "Closed")
+      })
+  )
+
+  it.scopedLive("a stored runTurn Effect run twice starts two turns, each with its own clientTurnId", () =>
+    Effect.gen(function* () {
+      const { client } = yield* inMemory.setup()
+      const c = yield* client()
+      const session = yield* c.createSession("echo")
+      const items = yield* c.subscribeSession(session.id)
+      const start = c.runTurn(session.id, "again")
+      const first = yield* start
+      yield* items.pipe(
+        Stream.takeUntil((item) => item.type === "turn_complete"),
+        Stream.runDrain
+      )
+      const second = yield* start
+      assert.notStrictEqual(second.turnId, first.turnId)
+      assert.isString(first.clientTurnId)
+      assert.notStrictEqual(second.clientTurnId, first.clientTurnId)
+    })
+  )
+
+  it.scopedLive("a requestTimeout longer than a JavaScript timer (30 days) waits without spinning the timer", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* inMemory.setup({ heartbeatIntervalMs: 0 })
+      const overflows: Array<string> = []
+      const onWarning = (warning: Error) => {
+        if (warning.name === "TimeoutOverflowWarning") overflows.push(warning.message)
+      }
+      process.on("warning", onWarning)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.off("warning", onWarning)))
+      const c = yield* client({ requestTimeout: "30 days", pingInterval: "30 days", silenceTimeout: 0 })
+      yield* gateway.faults.stall("session_list")
+      const stalled = yield* Effect.fork(c.listSessions())
+      yield* Effect.sleep("200 millis")
+      assert.isNull(yield* Fiber.poll(stalled).pipe(Effect.map((o) => (o._tag === "None" ? null : o))))
+      assert.deepStrictEqual(overflows, [])
+    })
+  )
+
+  it.scopedLive(
     "state.changes ends on Closed: when the client closes, when it gives up reconnecting; a later reader gets Closed, then the end",
     () =>
       Effect.gen(function* () {

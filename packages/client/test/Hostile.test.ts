@@ -635,8 +635,10 @@ for (const harness of [overWs, overStandardWebSocket]) {
           const open = new Set<WebSocket>()
           const silent = yield* Effect.acquireRelease(
             Effect.async<WebSocketServer>((resume) => {
-              const server = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () => resume(Effect.succeed(server)))
-              server.on("connection", (socket) => {
+              const server: WebSocketServer = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () =>
+                resume(Effect.succeed(server))
+              )
+              server.on("connection", (socket: WebSocket) => {
                 open.add(socket)
                 socket.on("close", () => open.delete(socket))
               })

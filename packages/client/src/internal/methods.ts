@@ -118,13 +118,16 @@ export const make = (deps: MethodsDeps): GatewayClient => {
     dismissed?: boolean
   ) => confirmed<"answer_question">(defined({ type: "answer_question", sessionId, requestId, answers, dismissed }))
 
+  // The id is made when the Effect runs: each run of a stored `runTurn` is its own turn.
   const runTurn = (sessionId: string, text: string, clientTurnId?: string) =>
-    confirmed<"run_turn">({
-      type: "run_turn",
-      sessionId,
-      text,
-      clientTurnId: clientTurnId ?? `turn-${Math.random().toString(36).slice(2, 10)}`
-    })
+    Effect.suspend(() =>
+      confirmed<"run_turn">({
+        type: "run_turn",
+        sessionId,
+        text,
+        clientTurnId: clientTurnId ?? `turn-${Math.random().toString(36).slice(2, 10)}`
+      })
+    )
 
   // ----- streams -------------------------------------------------------------------------------
 

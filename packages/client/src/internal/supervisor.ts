@@ -284,7 +284,8 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         if (connected !== undefined)
           yield* Deferred.fail(
             connected,
-            new GatewayError({ reason: "NotConnected", message: "the client was closed" })
+            // What waited for a connection (a `leave_session`) fails as a pending request does.
+            new GatewayError({ reason: "Closed", message: "the client was closed" })
           )
         if (current !== undefined) {
           yield* current.link.connection.close(1000, "client closed")

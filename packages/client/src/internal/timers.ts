@@ -43,6 +43,7 @@ export interface Timers {
 }
 
 const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+const maxTimerMs = 2 ** 31 - 1
 
 export const make = (options: { readonly clock: Clock.Clock; readonly napMs: number }): Timers => {
   const { clock } = options
@@ -111,7 +112,8 @@ export const make = (options: { readonly clock: Clock.Clock; readonly napMs: num
           })
         }
         if (delay === Number.POSITIVE_INFINITY) kick = () => (timer = setTimeout(fire, 0))
-        else timer = setTimeout(fire, delay)
+        // A JavaScript timer takes at most 2^31-1 ms (a longer one fires at once): it ticks again then.
+        else timer = setTimeout(fire, Math.min(delay, maxTimerMs))
       }
       yield* Scope.addFinalizer(
         scope,
