@@ -77,29 +77,37 @@ const meter = (frames: number) => {
   }
 }
 
+/**
+ * A raw `ws` socket that joins `s-1` once authenticated (starting `m`) and hands each frame of the
+ * stream after the snapshot to `onFrame`.
+ */
+const rawStream = (url: string, m: ReturnType<typeof meter>, onFrame: (text: string) => void): WebSocket => {
+  const socket = new WebSocket(url)
+  let streaming = false
+  socket.on("message", (data) => {
+    const text = data.toString()
+    if (streaming) return onFrame(text)
+    const event = JSON.parse(text)
+    if (event.type === "authenticated") {
+      m.start()
+      socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
+    } else if (event.type === "state_snapshot") streaming = true
+  })
+  return socket
+}
+
 /** A raw `ws` client: `parse` for each frame (`JSON.parse`, or the codec), nothing else. */
 const rawRun = (url: string, frames: number, parse: (text: string) => unknown): Promise<Run> =>
   new Promise((resolve) => {
-    const socket = new WebSocket(url)
     const m = meter(frames)
     let seen = 0
-    let streaming = false
-    socket.on("message", (data) => {
-      const text = data.toString()
-      if (streaming) {
-        parse(text)
-        if (++seen === frames) {
-          const run = m.stop()
-          socket.close()
-          resolve(run)
-        }
-        return
+    const socket = rawStream(url, m, (text) => {
+      parse(text)
+      if (++seen === frames) {
+        const run = m.stop()
+        socket.close()
+        resolve(run)
       }
-      const event = JSON.parse(text)
-      if (event.type === "authenticated") {
-        m.start()
-        socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
-      } else if (event.type === "state_snapshot") streaming = true
     })
   })
 
@@ -116,21 +124,10 @@ const floorRun = (url: string, frames: number, codec: Codec.ClientCodec): Promis
         const buffer = wakingBuffer<unknown>()
         const m = meter(frames)
         const consume = yield* buffer.stream.pipe(Stream.take(frames), Stream.runDrain, Effect.fork)
-        const socket = new WebSocket(url)
-        let streaming = false
-        socket.on("message", (data) => {
-          const text = data.toString()
-          if (streaming) {
-            const decoded = codec.decode(text)
-            if (decoded._tag === "Right") buffer.push(decoded.right)
-            buffer.wake()
-            return
-          }
-          const event = JSON.parse(text)
-          if (event.type === "authenticated") {
-            m.start()
-            socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
-          } else if (event.type === "state_snapshot") streaming = true
+        const socket = rawStream(url, m, (text) => {
+          const decoded = codec.decode(text)
+          if (decoded._tag === "Right") buffer.push(decoded.right)
+          buffer.wake()
         })
         yield* consume.await
         const run = m.stop()
