@@ -186,7 +186,7 @@ const rawRoundTrips = (socket: WebSocket, kind: RequestKind, count: number): Pro
  * opened once. Blocks of `block` requests alternate between the four loops, so the machine's noise
  * hits them alike.
  */
-const latency = async (url: string, rounds: number) => {
+const latency = async (url: string, rounds: number, warm: number) => {
   const socket = await new Promise<WebSocket>((resolve) => {
     const ws = new WebSocket(url)
     const onMessage = (data: WebSocket.RawData) => {
@@ -197,12 +197,15 @@ const latency = async (url: string, rounds: number) => {
     ws.on("message", onMessage)
   })
   const block = Math.min(rounds, 250)
-  const samples = {
+  const loops = () => ({
     rawPing: [] as Array<number>,
     rawReadFile: [] as Array<number>,
     ping: [] as Array<number>,
     readFile: [] as Array<number>
-  }
+  })
+  const samples = loops()
+  /** The same loops again after `warm` more round trips each: the process's JIT has compiled them. */
+  const steady = loops()
   const bytes = { rawPing: 0, ping: 0 }
   await Effect.runPromise(
     Effect.scoped(
@@ -222,13 +225,21 @@ const latency = async (url: string, rounds: number) => {
         // What the streaming rounds before left on the heap is collected first, so a collection of
         // it does not land in either loop's tail (both loops' own garbage still does).
         global.gc?.()
-        for (let done = 0; done < rounds; done += block) {
-          const n = Math.min(block, rounds - done)
-          samples.rawPing.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "ping", n))))
-          yield* timed(Effect.orDie(client.ping), n, samples.ping)
-          samples.rawReadFile.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "read_file", n))))
-          yield* timed(Effect.orDie(client.readFile("s-1", "a.ts")), n, samples.readFile)
-        }
+        const measure = (into: ReturnType<typeof loops>) =>
+          Effect.gen(function* () {
+            for (let done = 0; done < rounds; done += block) {
+              const n = Math.min(block, rounds - done)
+              into.rawPing.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "ping", n))))
+              yield* timed(Effect.orDie(client.ping), n, into.ping)
+              into.rawReadFile.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "read_file", n))))
+              yield* timed(Effect.orDie(client.readFile("s-1", "a.ts")), n, into.readFile)
+            }
+          })
+        yield* measure(samples)
+        // Steady state: `warm` more round trips of each loop, then the same measurement.
+        yield* measure(loops()).pipe(Effect.repeatN(Math.max(0, Math.ceil(warm / rounds) - 1)))
+        global.gc?.()
+        yield* measure(steady)
         // What each round trip leaves for the collector: collections are part of the tail.
         let counted = heapCounter()
         yield* Effect.promise(() => rawRoundTrips(socket, "ping", block))
@@ -248,6 +259,12 @@ const latency = async (url: string, rounds: number) => {
     ping: summary(samples.ping),
     rawReadFile: summary(samples.rawReadFile),
     readFile: summary(samples.readFile),
+    steady: {
+      rawPing: summary(steady.rawPing),
+      ping: summary(steady.ping),
+      rawReadFile: summary(steady.rawReadFile),
+      readFile: summary(steady.readFile)
+    },
     bytes
   }
 }
@@ -327,6 +344,8 @@ export const runStreamingBench = async (options: {
   readonly frames: number
   readonly rounds: number
   readonly latencyRounds: number
+  /** Round trips of each loop before the steady-state measurement. */
+  readonly latencyWarm: number
   readonly inFlight: number
   readonly idleClients: number
 }): Promise<StreamingResult> => {
@@ -370,7 +389,7 @@ export const runStreamingBench = async (options: {
       rawCodecBytes: median(rawCodec, (r) => r.bytesPerFrame),
       floorBytes: median(floor, (r) => r.bytesPerFrame),
       clientBytes: median(ours, (r) => r.bytesPerFrame),
-      latency: await latency(url, options.latencyRounds),
+      latency: await latency(url, options.latencyRounds, options.latencyWarm),
       inFlight: await inFlight(url, options.inFlight),
       idle: await idleMemory(url, options.idleClients, "client"),
       idleRaw: await idleMemory(url, options.idleClients, "raw")
