@@ -868,7 +868,12 @@ const scriptedTransport = Effect.gen(function* () {
               }
               const snapshot = { type: "state_snapshot", sessionId: message.sessionId, session, currentTurn: null }
               const rest = { recentHistory: [], subscriberCount: 1, sandbox: null, requestId: message.requestId }
-              queueMicrotask(() => deliver([JSON.stringify({ ...snapshot, ...rest })]))
+              // With `afterSeq` the replay follows the snapshot, then `replay_complete` (here: nothing to replay).
+              const replayed =
+                message.afterSeq === undefined
+                  ? []
+                  : [JSON.stringify({ type: "replay_complete", sessionId: message.sessionId })]
+              queueMicrotask(() => deliver([JSON.stringify({ ...snapshot, ...rest }), ...replayed]))
             }),
           run: (handler) =>
             Effect.zipRight(

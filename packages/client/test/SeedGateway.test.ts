@@ -282,6 +282,29 @@ describe("ping against a gateway whose pong carries less", () => {
 
 for (const harness of [seedProfile(inMemory), seedProfile(overWs)]) {
   describe(`GatewayClient ${harness.name}: flows without our additions`, () => {
+    it.scopedLive(
+      "a turn started while reconnecting is confirmed by its own turn_started, not by another client's the re-join replays",
+      () =>
+        Effect.gen(function* () {
+          const { client, gateway } = yield* harness.setup({ agentStepMs: 1 })
+          const c = yield* client({ reconnectSchedule: Schedule.spaced("300 millis") })
+          const other = yield* client()
+          const session = yield* c.createSession("echo")
+          yield* c.joinSession(session.id)
+          const [control] = yield* gateway.connections
+          yield* control!.drop()
+          // While `c` is away, another client runs a whole turn in the session.
+          yield* other.turn(session.id, "AAAA from the other client").pipe(Stream.runDrain)
+          // Issued while reconnecting: parked, sent after the re-join's replay (which holds the
+          // other turn's `turn_started`; without the `clientTurnId` echo it would confirm this one).
+          const items = yield* c.turn(session.id, "BBBB mine").pipe(Stream.runCollect, Effect.timeout("10 seconds"))
+          const text = Chunk.toReadonlyArray(items)
+            .map((item) => (item.type === "text_delta" ? item.text : ""))
+            .join("")
+          assert.strictEqual(text, "Echo: BBBB mine")
+        })
+    )
+
     it.scopedLive("a session joined on a snapshot without lastSeq, dropped before its first event, loses nothing", () =>
       Effect.gen(function* () {
         const { client, gateway } = yield* harness.setup({ agentStepMs: 1 })

@@ -48,8 +48,8 @@ export interface Requests {
   readonly withRequestId: (link: Link, message: ClientMessage.ClientMessage) => ClientMessage.ClientMessage
   /** The connection `epoch` is gone: park what may be sent again, fail the rest with `ConnectionLost`. */
   readonly orphan: (epoch: number, reason: string, reconnecting: boolean) => void
-  /** Sends the parked requests on `link`. */
-  readonly resend: (link: Link) => Effect.Effect<void>
+  /** Sends the parked requests on `link` (those `which` accepts; the rest stay parked). */
+  readonly resend: (link: Link, which?: (message: ClientMessage.ClientMessage) => boolean) => Effect.Effect<void>
   /** Fails every request (the client is closing or gave up). */
   readonly failAll: (reason: "NotConnected" | "Closed", message: string) => void
   readonly size: () => number
@@ -284,11 +284,11 @@ export const make = (options: {
         )
       }
     },
-    resend: (link) =>
+    resend: (link, which) =>
       Effect.suspend(() => {
         const sends: Array<Effect.Effect<void>> = []
         for (const p of [...pending.values()]) {
-          if (p.epoch !== -1) continue
+          if (p.epoch !== -1 || (which !== undefined && !which(p.message))) continue
           forget(p)
           p.epoch = link.epoch
           // A fresh requestId for this connection (`answer_question`'s is the question's: kept).

@@ -25,8 +25,13 @@ export interface Sessions {
   readonly lastSeq: (sessionId: string) => number | undefined
   /** A session event or gap from the gateway, with the size of its frame. */
   readonly deliver: (event: Sequencer.Entry | ServerEvent.Gap, bytes: number) => void
-  /** The replay after a join ended: open holes become gaps. */
+  /** The replay after a join ended: open holes become gaps, and what `expectReplay` waits for. */
   readonly replayComplete: (sessionId: string) => void
+  /**
+   * Looks for the session's next `replay_complete` from now on (so a join sent after this call
+   * cannot answer before it is looked for): `wait` completes at it; `cancel` stops looking.
+   */
+  readonly expectReplay: (sessionId: string) => { readonly wait: Effect.Effect<void>; readonly cancel: () => void }
   /**
    * Where the gateway says the log stands (`lastSeq` of a snapshot or replay): the position of a
    * session that has delivered nothing yet; `true` when it shows the log went backwards (a reset was
@@ -60,6 +65,8 @@ export const make = (options: {
   const fanOuts = new Map<string, Broadcast.Broadcast<Sequencer.SessionItem>>()
   /** Set once `end` ran: how every session stream ends (`None` normally, `Some` failing). */
   let ended: Option.Option<GatewayError> | undefined
+  /** Who waits for a session's next `replay_complete` (`expectReplay`). */
+  const replayWaiters = new Map<string, Set<() => void>>()
   /**
    * The last session looked up, with its sequencer and fan-out: a stream's events are mostly one
    * session's, and comparing its id is cheaper than hashing it twice per event. Cleared whenever
@@ -136,7 +143,35 @@ export const make = (options: {
       if (type === "gap") sequencer.gap(event as ServerEvent.Gap, publish)
       else sequencer.accept(event as Sequencer.Entry, bytes, publish)
     },
-    replayComplete: (sessionId) => joined.get(sessionId)?.settle(publish),
+    replayComplete: (sessionId) => {
+      joined.get(sessionId)?.settle(publish)
+      const waiting = replayWaiters.get(sessionId)
+      if (waiting !== undefined) {
+        replayWaiters.delete(sessionId)
+        for (const done of waiting) done()
+      }
+    },
+    expectReplay: (sessionId) => {
+      let done = false
+      let resume: (() => void) | undefined
+      const waiter = () => {
+        done = true
+        resume?.()
+      }
+      const waiting = replayWaiters.get(sessionId)
+      if (waiting === undefined) replayWaiters.set(sessionId, new Set([waiter]))
+      else waiting.add(waiter)
+      const cancel = () => {
+        const set = replayWaiters.get(sessionId)
+        set?.delete(waiter)
+        if (set?.size === 0) replayWaiters.delete(sessionId)
+      }
+      const wait = Effect.async<void>((callback) => {
+        if (done) return callback(Effect.void)
+        resume = () => callback(Effect.void)
+      })
+      return { wait, cancel }
+    },
     position: (sessionId, seq) => joined.get(sessionId)?.position(seq, publish) ?? false,
     subscribe: (sessionId, bounds) =>
       Effect.suspend(() => {

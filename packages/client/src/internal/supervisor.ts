@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { Shapes } from "@diminuendo/protocol"
+import { type ClientMessage, Correlation, type Shapes } from "@diminuendo/protocol"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -130,29 +130,57 @@ export const make = (options: SupervisorOptions): Effect.Effect<Supervisor> =>
         serving = next.link
         if (connected !== undefined) yield* Deferred.succeed(connected, next.link)
         connected = undefined
-        yield* requests.resend(next.link)
+        const resumePoints = sessions.resumePoints()
+        const rejoining = new Set(resumePoints.map(([sessionId]) => sessionId))
+        // A parked request that a session event confirms (`run_turn`, `answer_question`) waits for
+        // its session's replay: a gateway that does not echo `clientTurnId` confirms a turn with the
+        // first `turn_started` after it, and the replay may hold another client's.
+        const afterReplay = (message: ClientMessage.ClientMessage, sessionId?: string) =>
+          Correlation.isConfirmed(message.type) &&
+          (sessionId === undefined
+            ? rejoining.has((message as { readonly sessionId: string }).sessionId)
+            : (message as { readonly sessionId: string }).sessionId === sessionId)
+        yield* requests.resend(next.link, (message) => !afterReplay(message))
         // A session that has no position yet (joined on a snapshot without `lastSeq`, no event
         // since) re-joins from the start of the log: nothing of the outage can be lost.
         // A re-join the gateway refuses (the session is gone, access was taken away) or leaves
         // unanswered fails that session's streams with its error: never a stream that waits for
         // nothing. One cut short by the connection is made again on the next connection.
         yield* Effect.forEach(
-          sessions.resumePoints(),
-          ([sessionId, afterSeq]) =>
-            requests
+          resumePoints,
+          ([sessionId, afterSeq]) => {
+            const replay = sessions.expectReplay(sessionId)
+            /** This session's held requests, on this connection if it is still the live one (else they stay parked for the next). */
+            const releaseHeld = Effect.suspend(() =>
+              live?.link === next.link
+                ? requests.resend(next.link, (message) => afterReplay(message, sessionId))
+                : Effect.void
+            )
+            return requests
               .exchange({ type: "join_session", sessionId, afterSeq: afterSeq ?? 0 }, () => next.link)
               .pipe(
-                Effect.catchAll((error) =>
-                  error.reason === "ConnectionLost" || error.reason === "NotConnected" || error.reason === "Closed"
-                    ? Effect.void
-                    : Effect.zipRight(
-                        Effect.sync(() => sessions.fail(sessionId, error)),
-                        Effect.logWarning("re-joining a session after a reconnect failed; its streams fail").pipe(
-                          Effect.annotateLogs({ sessionId, error: error.message })
+                Effect.matchEffect({
+                  // After the replay (a gateway that never says `replay_complete` delays them by at
+                  // most `connectTimeout`).
+                  onSuccess: () =>
+                    Effect.zipRight(Effect.ignore(Effect.timeout(replay.wait, options.connectTimeout)), releaseHeld),
+                  onFailure: (error) =>
+                    error.reason === "ConnectionLost" || error.reason === "NotConnected" || error.reason === "Closed"
+                      ? Effect.void
+                      : // Refused: no replay comes; the held requests go now and meet the gateway's answer.
+                        Effect.zipRight(
+                          Effect.sync(() => sessions.fail(sessionId, error)),
+                          Effect.zipRight(
+                            Effect.logWarning("re-joining a session after a reconnect failed; its streams fail").pipe(
+                              Effect.annotateLogs({ sessionId, error: error.message })
+                            ),
+                            releaseHeld
+                          )
                         )
-                      )
-                )
-              ),
+                }),
+                Effect.ensuring(Effect.sync(replay.cancel))
+              )
+          },
           // Bounded: a client following many sessions does not storm the gateway after a failover.
           { concurrency: rejoinConcurrency, discard: true }
         ).pipe(Effect.forkIn(options.scope))
