@@ -188,16 +188,22 @@ export interface Listener {
   readonly onClose: (info: CloseInfo) => void
 }
 
-/** `sendNow` of the connections `makeConnection` built with one, by their `send` (a wrapped `send` has none). */
-const senders = new WeakMap<Connection["send"], (frame: string) => boolean>()
+/** `sendNow` of the connections `makeConnection` built with one, by their `run`, with the `send` it goes with. */
+const senders = new WeakMap<
+  Connection["run"],
+  { readonly send: Connection["send"]; readonly sendNow: (frame: string) => boolean }
+>()
 
 /**
  * The synchronous form of `connection.send`, when `makeConnection` built the connection with
  * `sendNow` and its `send` was not replaced.
  * @internal
  */
-export const senderOf = (connection: Connection): ((frame: string) => boolean) | undefined =>
-  senders.get(connection.send)
+export const senderOf = (connection: Connection): ((frame: string) => boolean) | undefined => {
+  const sender = senders.get(connection.run)
+  // A connection whose `send` was replaced sends through it.
+  return sender !== undefined && sender.send === connection.send ? sender.sendNow : undefined
+}
 
 /** `listen` of the connections `makeConnection` built, by their `run` (a wrapped `run` has none). */
 const listeners = new WeakMap<Connection["run"], (handler: FrameHandler, listener: Listener) => void>()
@@ -312,7 +318,7 @@ export const makeConnection = (options: ConnectionOptions): ConnectionDriver => 
     pump(l, h)
   }
   listeners.set(run, listen)
-  if (options.sendNow !== undefined) senders.set(options.send, options.sendNow)
+  if (options.sendNow !== undefined) senders.set(run, { send: options.send, sendNow: options.sendNow })
 
   return {
     connection: { send: options.send, close: options.close, run },

@@ -171,3 +171,29 @@ describe("inbound frames without a fiber waiting (listenerOf: the client's own t
     assert.isUndefined(Transport.listenerOf({ ...connection, run: (h) => inbound.run(h) }))
   })
 })
+
+describe("sending without an Effect of its own (senderOf: the client's own transports)", () => {
+  it("a connection built with sendNow has it, its own even where connections share one send; a replaced send has none", () => {
+    const written: Array<string> = []
+    const send = () => Effect.void
+    const build = (name: string) =>
+      Transport.makeConnection({
+        send,
+        sendNow: (frame) => {
+          written.push(`${name}:${frame}`)
+          return true
+        },
+        close: () => Effect.void,
+        onFull: () => {},
+        onDrained: () => {}
+      }).connection
+    const a = build("a")
+    const b = build("b")
+    Transport.senderOf(a)!("1")
+    Transport.senderOf(b)!("2")
+    assert.deepStrictEqual(written, ["a:1", "b:2"])
+    assert.isUndefined(Transport.senderOf({ ...a, send: () => Effect.void }))
+    const plain = Transport.makeConnection({ send, close: () => Effect.void, onFull: () => {}, onDrained: () => {} })
+    assert.isUndefined(Transport.senderOf(plain.connection))
+  })
+})
