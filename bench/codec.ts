@@ -87,7 +87,8 @@ export interface CodecBenchResult {
 /** The contenders' names, as the tables print them; the first is the baseline. */
 export const contenderNames = {
   parse: "JSON.parse alone (baseline)",
-  codec: "@diminuendo/protocol Codec.decode",
+  codec: "@diminuendo/protocol Codec.decode (an Either per frame)",
+  codecOrElse: "@diminuendo/protocol Codec.decodeOrElse (what the client runs)",
   typeboxByType: "JSON.parse + TypeBox Check, checker picked by type",
   typeboxUnion: "JSON.parse + TypeBox Check of the union (weaker: tries members in order)",
   zod: "JSON.parse + zod 4 discriminatedUnion.parse",
@@ -106,6 +107,8 @@ export const runCodecBench = (options: {
   // Every contender must accept every frame, so all do the same work.
   for (const frame of frames) {
     if (Either.isLeft(codec.decode(frame))) throw new Error(`codec rejected ${frame.slice(0, 80)}`)
+    if (codec.decodeOrElse(frame, () => undefined) === undefined)
+      throw new Error(`codec rejected ${frame.slice(0, 80)}`)
     if (!typeboxByType(JSON.parse(frame))) throw new Error(`typebox rejected ${frame.slice(0, 80)}`)
     if (!typeboxUnion.Check(JSON.parse(frame))) throw new Error(`typebox rejected ${frame.slice(0, 80)}`)
     zodUnion.parse(JSON.parse(frame))
@@ -114,6 +117,7 @@ export const runCodecBench = (options: {
   // small integer would allocate in the measuring loop itself.
   let sink = 0
   const seqOf = (value: unknown): number => (value as { seq?: number }).seq ?? 0
+  const rejected = () => undefined
   const n = frames.length
   const contenders: Array<[string, () => void]> = [
     [
@@ -128,6 +132,15 @@ export const runCodecBench = (options: {
         for (let i = 0; i < n; i++) {
           const result = codec.decode(frames[i]!)
           if (result._tag === "Right") sink = (sink + seqOf(result.right)) | 0
+        }
+      }
+    ],
+    [
+      contenderNames.codecOrElse,
+      () => {
+        for (let i = 0; i < n; i++) {
+          const value = codec.decodeOrElse(frames[i]!, rejected)
+          if (value !== undefined) sink = (sink + seqOf(value)) | 0
         }
       }
     ],

@@ -416,6 +416,21 @@ layer(GatewayLive, { excludeTestServices: true, timeout: "60 seconds" })(
           ),
         `${JSON.stringify({ type: "run_turn", sessionId: "s1", text: "hi" })}\n${JSON.stringify({ type: "run_turn", text: "hi" })}\n`
       ],
+      [
+        "readme/protocol-stream-decode.ts",
+        (out) =>
+          assert.strictEqual(
+            out,
+            "rejected: text_delta.seq: expected a sequence number (non-negative safe integer), got -2\ntext: Hello, world\n"
+          ),
+        [
+          { type: "text_delta", sessionId: "s1", turnId: "t1", seq: 1, ts: 1, text: "Hello, " },
+          { type: "text_delta", sessionId: "s1", turnId: "t1", seq: -2, ts: 2, text: "oops" },
+          { type: "text_delta", sessionId: "s1", turnId: "t1", seq: 2, ts: 3, text: "world" }
+        ]
+          .map((event) => `${JSON.stringify(event)}\n`)
+          .join("")
+      ],
       ["readme/testkit-in-memory.ts", (out) => assert.match(out, /^\d+ events received, \d+ logged\n$/)],
       [
         "readme/client-workspace-mirror.ts",

@@ -202,6 +202,45 @@ describe("unions", () => {
     )
   }
 
+  interface FrameCodec {
+    readonly decode: (frame: string) => Either.Either<unknown, ProtocolError>
+    readonly decodeOrElse: <B>(frame: string, orElse: (error: ProtocolError) => B) => unknown
+  }
+  // The defaults, and small limits so that frames too large or too deep take the other paths.
+  const orElseCodecs: ReadonlyArray<readonly [string, fc.Arbitrary<unknown>, ReadonlyArray<FrameCodec>]> = [
+    ["server", anyServer, [Codec.client, Codec.makeClientCodec({ maxDepth: 3, maxFrameBytes: 200 })]],
+    ["gateway", anyClient, [Codec.gateway, Codec.makeGatewayCodec({ maxDepth: 3, maxFrameBytes: 200 })]]
+  ]
+  for (const [side, values, codecs] of orElseCodecs) {
+    it.prop(
+      `the ${side} codec's decodeOrElse gives decode's value, or hands decode's error to orElse`,
+      [values, mutation, fc.constantFrom("json", "cut", "not a string")],
+      ([value, [pick, next, remove], form], ctx) => {
+        counted(ctx)
+        const mutated = mutate(value, pick, next, remove)
+        const text = JSON.stringify(mutated) ?? "null"
+        const frame = (form === "json" ? text : form === "cut" ? text.slice(0, -1) : mutated) as string
+        for (const codec of codecs) {
+          const failed = { failed: true }
+          const handed: Array<ProtocolError> = []
+          const out = codec.decodeOrElse(frame, (error) => {
+            handed.push(error)
+            return failed
+          })
+          const expected = codec.decode(frame)
+          if (Either.isRight(expected)) {
+            assert.deepStrictEqual(out, expected.right)
+            assert.deepStrictEqual(handed, [])
+          } else {
+            assert.strictEqual(out, failed)
+            assert.deepStrictEqual(handed, [expected.left])
+          }
+        }
+      },
+      { fastCheck: { numRuns: 1000 } }
+    )
+  }
+
   it.prop(
     "unknown types are kept whole and encode back to the same frame",
     [fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 })), fc.string({ minLength: 1 })],

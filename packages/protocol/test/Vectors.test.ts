@@ -30,16 +30,17 @@ const decoderFor = (
   options: Codec.CodecOptions = {}
 ): {
   decode: (frame: string) => Either.Either<unknown, ProtocolError>
+  decodeOrElse: <B>(frame: string, orElse: (error: ProtocolError) => B) => unknown
   encode: (value: any) => Either.Either<string, ProtocolError>
 } => {
   if (file.direction === "server") {
     const codec = Codec.makeClientCodec(options)
     const gateway = Codec.makeGatewayCodec(options)
-    return { decode: codec.decode, encode: (v: any) => gateway.encode(v) }
+    return { decode: codec.decode, decodeOrElse: codec.decodeOrElse, encode: (v: any) => gateway.encode(v) }
   }
   const codec = Codec.makeGatewayCodec(options)
   const client = Codec.makeClientCodec(options)
-  return { decode: codec.decode, encode: (v: any) => client.encode(v) }
+  return { decode: codec.decode, decodeOrElse: codec.decodeOrElse, encode: (v: any) => client.encode(v) }
 }
 
 describe("conformance vectors", () => {
@@ -64,9 +65,13 @@ describe("conformance vectors", () => {
       for (const vector of file.valid) {
         it(`accepts ${vector.name}`, ({ task }) => {
           Object.assign(task.meta, { table: "conformance vectors (valid)" })
-          const { decode, encode } = decoderFor(file)
+          const { decode, decodeOrElse, encode } = decoderFor(file)
           const decoded = decode(vector.frame)
           assert.isTrue(Either.isRight(decoded), Either.isLeft(decoded) ? decoded.left.message : "")
+          assert.deepStrictEqual(
+            decodeOrElse(vector.frame, (error) => error.message),
+            Either.getOrThrow(decoded)
+          )
           const reencoded = encode(Either.getOrThrow(decoded))
           assert.deepStrictEqual(JSON.parse(Either.getOrThrow(reencoded)), vector.canonical)
         })
@@ -74,12 +79,14 @@ describe("conformance vectors", () => {
       for (const vector of file.invalid) {
         it(`rejects ${vector.name}`, ({ task }) => {
           Object.assign(task.meta, { table: "conformance vectors (invalid)" })
-          const { decode } = decoderFor(file, vector.options)
+          const { decode, decodeOrElse } = decoderFor(file, vector.options)
           const decoded = decode(vector.frame)
           assert.isTrue(Either.isLeft(decoded), "expected a ProtocolError")
           const error = Either.flip(decoded).pipe(Either.getOrThrow)
           assert.strictEqual(error.reason, vector.reason, error.message)
           assert.deepStrictEqual(error.path, vector.path, error.message)
+          const handed = decodeOrElse(vector.frame, (error) => [error.reason, error.path])
+          assert.deepStrictEqual(handed, [vector.reason, vector.path])
         })
       }
     })

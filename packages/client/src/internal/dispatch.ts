@@ -6,9 +6,8 @@
  *
  * @internal
  */
-import { CloseCode, type Codec, ServerEvent } from "@diminuendo/protocol"
+import { CloseCode, type Codec, ProtocolError, ServerEvent } from "@diminuendo/protocol"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import type { DiagnosticReason } from "../Diagnostic.js"
 import type * as Transport from "../Transport.js"
@@ -23,6 +22,9 @@ import type { Warnings } from "./warnings.js"
  * waits this long, so one frame cannot park the client for good.
  */
 export const maxShutdownDelayMs = 5 * 60 * 1000
+
+/** A rejected frame's error as the decoded value, so that an accepted frame allocates no `Either`. */
+const asRejected = (error: ProtocolError): ProtocolError => error
 
 const excerpt = (frame: string) => (frame.length > 200 ? `${frame.slice(0, 200)}...` : frame)
 
@@ -59,9 +61,8 @@ export const make = (deps: {
     if (typeof frame !== "string") {
       return report("BinaryFrame", `a binary frame of ${frame.byteLength} bytes (the protocol uses text frames)`, "")
     }
-    const decoded = codec.decode(frame)
-    if (Either.isLeft(decoded)) return report(decoded.left.reason, decoded.left.message, frame)
-    const event = decoded.right
+    const event = codec.decodeOrElse(frame, asRejected)
+    if (event instanceof ProtocolError) return report(event.reason, event.message, frame)
     const bytes = frame.length
     // Each field of the event is read once: the events of a stream come in many shapes, so every
     // read here is a megamorphic property load (bench/ANALYSIS.md, client streaming).

@@ -20,20 +20,25 @@ export interface Limits {
   readonly maxDepth: number
 }
 
+const error = (
+  reason: ProtocolError["reason"],
+  messageType: string | undefined,
+  path: ReadonlyArray<string | number>,
+  detail: string
+): ProtocolError =>
+  new ProtocolError({
+    reason,
+    ...(messageType === undefined ? {} : { messageType }),
+    path,
+    message: `${formatPath(messageType ?? "message", path)}: ${detail}`
+  })
+
 const fail = (
   reason: ProtocolError["reason"],
   messageType: string | undefined,
   path: ReadonlyArray<string | number>,
   detail: string
-): Either.Either<never, ProtocolError> =>
-  Either.left(
-    new ProtocolError({
-      reason,
-      ...(messageType === undefined ? {} : { messageType }),
-      path,
-      message: `${formatPath(messageType ?? "message", path)}: ${detail}`
-    })
-  )
+): Either.Either<never, ProtocolError> => Either.left(error(reason, messageType, path, detail))
 
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -172,27 +177,50 @@ const decodeParsed = (
   return decodeValue(cat, value, frame, limits, frame.length >= 2 * (limits.maxDepth + 1))
 }
 
-/** `decode` for one catalog and limits: text frame to typed value. */
-export const frameDecoder = (cat: Catalog, limits: Limits) => {
+/**
+ * Text frame to typed value or `ProtocolError`, for one catalog and limits: what `decode` and
+ * `decodeOrElse` share. A frame the fast path accepts allocates nothing past `JSON.parse`'s own
+ * objects. A decoded value is plain data, never a `ProtocolError`.
+ */
+const frameReader = (cat: Catalog, limits: Limits) => {
   const max = limits.maxFrameBytes
-  return (frame: string): Either.Either<any, ProtocolError> => {
+  return (frame: string): any => {
     if (typeof frame !== "string") {
-      return fail("InvalidJson", undefined, [], `expected a text frame (a string), got ${render(frame, undefined)}`)
+      return error("InvalidJson", undefined, [], `expected a text frame (a string), got ${render(frame, undefined)}`)
     }
     if (frame.length * 3 > max && exceedsBytes(frame, max)) {
-      return fail("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${max} bytes`)
+      return error("FrameTooLarge", undefined, [], `frame exceeds the maximum of ${max} bytes`)
     }
     let value: unknown
     try {
       value = JSON.parse(frame)
-    } catch (error) {
-      return fail("InvalidJson", undefined, [], `invalid JSON (${(error as Error).message})`)
+    } catch (thrown) {
+      return error("InvalidJson", undefined, [], `invalid JSON (${(thrown as Error).message})`)
     }
     // A closed message keeps only its declared keys: no `__proto__` key and no deep extra field
     // survives it.
     const out = cat.decodeClosed(value)
-    if (out !== FAIL && out !== NO_TYPE) return Either.right(out)
-    return decodeParsed(cat, frame, value, limits)
+    if (out !== FAIL && out !== NO_TYPE) return out
+    const slow = decodeParsed(cat, frame, value, limits)
+    return Either.isRight(slow) ? slow.right : slow.left
+  }
+}
+
+/** `decode` for one catalog and limits: text frame to typed value. */
+export const frameDecoder = (cat: Catalog, limits: Limits) => {
+  const read = frameReader(cat, limits)
+  return (frame: string): Either.Either<any, ProtocolError> => {
+    const out = read(frame)
+    return out instanceof ProtocolError ? Either.left(out) : Either.right(out)
+  }
+}
+
+/** `decodeOrElse` for one catalog and limits: text frame to typed value, or `orElse`'s. */
+export const frameDecoderOrElse = (cat: Catalog, limits: Limits) => {
+  const read = frameReader(cat, limits)
+  return <B>(frame: string, orElse: (error: ProtocolError) => B): any => {
+    const out = read(frame)
+    return out instanceof ProtocolError ? orElse(out) : out
   }
 }
 
