@@ -6,7 +6,7 @@
  *
  * Usage (after `pnpm build`): node --import tsx bench/profile-stream.ts raw|codec|client [frames]
  * - raw: a `ws` client that only `JSON.parse`s each frame (the baseline of `pnpm bench`)
- * - codec: the same client running `Codec.decode` on each frame
+ * - codec: the same client running `Codec.decodeOrElse` on each frame (as the client does)
  * - client: @diminuendo/client, the application draining `sessionEvents`
  */
 import { spawn } from "node:child_process"
@@ -34,7 +34,7 @@ const server = spawn(process.execPath, ["--import", "tsx", path.join(here, "stre
 const port = await new Promise<number>((resolve) => server.stdout!.once("data", (d) => resolve(Number(String(d)))))
 const url = `ws://127.0.0.1:${port}`
 
-const parse = mode === "codec" ? (text: string) => Codec.client.decode(text) : (text: string) => JSON.parse(text)
+const parse = mode === "codec" ? (text: string) => Codec.client.decodeOrElse(text, () => undefined) : (text: string) => JSON.parse(text)
 const rawRun = () =>
   new Promise<void>((resolve) => {
     const socket = new WebSocket(url)

@@ -108,7 +108,7 @@ const sections: Record<string, () => Promise<void>> = {
     out("## 2. Client: streaming throughput and request latency")
     out()
     out(
-      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decode\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decode\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
+      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decodeOrElse\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decodeOrElse\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
     )
     out()
     out("| | median frames/s | min | max | CPU µs/frame (median) | frames per socket read | heap bytes/frame |")
@@ -117,10 +117,10 @@ const sections: Record<string, () => Promise<void>> = {
       `| raw ws + JSON.parse (baseline) | ${fmt(r.raw.median)} | ${fmt(r.raw.min)} | ${fmt(r.raw.max)} | ${r.rawCpu.median.toFixed(2)} | ${r.rawPerRead.toFixed(0)} | ${r.rawBytes.toFixed(0)} |`
     )
     out(
-      `| raw ws + Codec.decode | ${fmt(r.rawCodec.median)} | ${fmt(r.rawCodec.min)} | ${fmt(r.rawCodec.max)} | ${r.rawCodecCpu.median.toFixed(2)} | ${r.rawCodecPerRead.toFixed(0)} | ${r.rawCodecBytes.toFixed(0)} |`
+      `| raw ws + Codec.decodeOrElse | ${fmt(r.rawCodec.median)} | ${fmt(r.rawCodec.min)} | ${fmt(r.rawCodec.max)} | ${r.rawCodecCpu.median.toFixed(2)} | ${r.rawCodecPerRead.toFixed(0)} | ${r.rawCodecBytes.toFixed(0)} |`
     )
     out(
-      `| floor: raw ws + Codec.decode + an Effect Stream (nothing else) | ${fmt(r.floor.median)} | ${fmt(r.floor.min)} | ${fmt(r.floor.max)} | ${r.floorCpu.median.toFixed(2)} | ${r.floorPerRead.toFixed(0)} | ${r.floorBytes.toFixed(0)} |`
+      `| floor: raw ws + Codec.decodeOrElse + an Effect Stream (nothing else) | ${fmt(r.floor.median)} | ${fmt(r.floor.min)} | ${fmt(r.floor.max)} | ${r.floorCpu.median.toFixed(2)} | ${r.floorPerRead.toFixed(0)} | ${r.floorBytes.toFixed(0)} |`
     )
     out(
       `| @diminuendo/client sessionEvents | ${fmt(r.client.median)} | ${fmt(r.client.min)} | ${fmt(r.client.max)} | ${r.clientCpu.median.toFixed(2)} | ${r.clientPerRead.toFixed(0)} | ${r.clientBytes.toFixed(0)} |`

@@ -112,11 +112,13 @@ const rawRun = (url: string, frames: number, parse: (text: string) => unknown): 
   })
 
 /**
- * The floor of any Effect client that validates: the raw `ws` client running `Codec.decode`, each
+ * The floor of any Effect client that validates: the raw `ws` client running `Codec.decodeOrElse`, each
  * event pushed into a buffer read as an Effect `Stream` that wakes once per socket read (the way
  * the client's streams are fed), drained as the client's is. Nothing else: no sequencing, no
  * fan-out, no requests. What the client spends above this row is its own.
  */
+const rejected = () => undefined
+
 const floorRun = (url: string, frames: number, codec: Codec.ClientCodec): Promise<Run> =>
   Effect.runPromise(
     Effect.scoped(
@@ -125,8 +127,8 @@ const floorRun = (url: string, frames: number, codec: Codec.ClientCodec): Promis
         const m = meter(frames)
         const consume = yield* buffer.stream.pipe(Stream.take(frames), Stream.runDrain, Effect.fork)
         const socket = rawStream(url, m, (text) => {
-          const decoded = codec.decode(text)
-          if (decoded._tag === "Right") buffer.push(decoded.right)
+          const event = codec.decodeOrElse(text, rejected)
+          if (event !== undefined) buffer.push(event)
           buffer.wake()
         })
         yield* consume.await
@@ -353,7 +355,7 @@ export const runStreamingBench = async (options: {
   const url = `ws://127.0.0.1:${port}`
   const codec = Codec.makeClientCodec()
   const parse = (text: string) => JSON.parse(text)
-  const decode = (text: string) => codec.decode(text)
+  const decode = (text: string) => codec.decodeOrElse(text, rejected)
   try {
     // Warm-up: the JIT compiles each path before anything is recorded.
     await rawRun(url, options.frames, parse)

@@ -54,7 +54,6 @@ const notify = <A>(subscriber: Subscriber<A>) => {
   const wake = subscriber.wake
   if (wake !== undefined) {
     subscriber.wake = undefined
-    ;(globalThis as any).__wakes = ((globalThis as any).__wakes ?? 0) + 1
     wake()
   }
 }
