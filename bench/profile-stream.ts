@@ -34,7 +34,10 @@ const server = spawn(process.execPath, ["--import", "tsx", path.join(here, "stre
 const port = await new Promise<number>((resolve) => server.stdout!.once("data", (d) => resolve(Number(String(d)))))
 const url = `ws://127.0.0.1:${port}`
 
-const parse = mode === "codec" ? (text: string) => Codec.client.decodeOrElse(text, () => undefined) : (text: string) => JSON.parse(text)
+const parse =
+  mode === "codec"
+    ? (text: string) => Codec.client.decodeOrElse(text, () => undefined)
+    : (text: string) => JSON.parse(text)
 const rawRun = () =>
   new Promise<void>((resolve) => {
     const socket = new WebSocket(url)
