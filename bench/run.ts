@@ -88,7 +88,7 @@ const sections: Record<string, () => Promise<void>> = {
         const codecRow = result.rows.find((row) => row.name === name)!
         targets.push(
           `| ${label}: codec (\`${api}\`) ≥ 0.95x JSON.parse (per-round median) | ${codecRow.paired.median.toFixed(2)}x | ${codecRow.paired.median >= 0.95 ? "yes" : "no"} |`,
-          `| ${label}: codec (\`${api}\`) ahead of TypeBox by type (per-round medians) | ${codecRow.paired.median.toFixed(2)}x vs ${typeboxRow.paired.median.toFixed(2)}x | ${codecRow.paired.median > typeboxRow.paired.median ? "yes" : "no"} |`
+          `| ${label}: codec (\`${api}\`) ahead of TypeBox by type (per-round medians) | ${codecRow.paired.median.toFixed(3)}x vs ${typeboxRow.paired.median.toFixed(3)}x | ${codecRow.paired.median > typeboxRow.paired.median ? "yes" : "no"} |`
         )
       }
     }
