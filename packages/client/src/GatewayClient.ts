@@ -41,6 +41,10 @@ import type * as SessionState from "./SessionState.js"
 import * as Transport from "./Transport.js"
 
 /**
+ * The counts are safe integers: `maxMissedPongs`, `maxMessageBytes`, `eventBuffer` and
+ * `eventBufferBytes` at least 1, `reorderWindow` at least 0. With another value (NaN, `Infinity`, a
+ * string) making the client dies with a `RangeError` naming the option: it would switch a bound off.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -255,6 +259,21 @@ const resolveToken = (
 
 /** Clients with the same frame limit share one codec (it holds no state). */
 const codecs = new Map<number, Codec.ClientCodec>()
+/**
+ * A count option (a bound, a window): a safe integer of at least `least`. NaN, `Infinity` or a
+ * string would switch a bound off without a word, so making the client dies with a `RangeError`
+ * instead (a mistake in the calling code, as an invalid `Duration` is).
+ */
+const count = (name: keyof GatewayClientOptions, value: unknown, fallback: number, least: 0 | 1): number => {
+  if (value === undefined) return fallback
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < least) {
+    throw new RangeError(
+      `GatewayClient: ${name} must be a ${least === 0 ? "non-negative" : "positive"} safe integer, got ${typeof value === "number" ? value : `${typeof value} ${JSON.stringify(value)}`}`
+    )
+  }
+  return value
+}
+
 const codecFor = (maxFrameBytes: number): Codec.ClientCodec => {
   let codec = codecs.get(maxFrameBytes)
   if (codec === undefined) {
@@ -279,11 +298,13 @@ export const make = (
     const transport = yield* Transport.Transport
     const clock = yield* Effect.clock
     const scope = yield* Effect.scope
-    const maxMessageBytes = options.maxMessageBytes ?? Codec.defaultMaxFrameBytes
+    const maxMessageBytes = count("maxMessageBytes", options.maxMessageBytes, Codec.defaultMaxFrameBytes, 1)
     const bounds: Broadcast.Bounds = {
-      events: options.eventBuffer ?? 4096,
-      bytes: options.eventBufferBytes ?? 64 * 1024 * 1024
+      events: count("eventBuffer", options.eventBuffer, 4096, 1),
+      bytes: count("eventBufferBytes", options.eventBufferBytes, 64 * 1024 * 1024, 1)
     }
+    const reorderWindow = count("reorderWindow", options.reorderWindow, 64, 0)
+    const maxMissedPongs = count("maxMissedPongs", options.maxMissedPongs, 2, 1)
     const codec = codecFor(maxMessageBytes)
     let token = options.token
 
@@ -292,7 +313,7 @@ export const make = (
     const warnings = Warnings.make(diagnostics, clock)
     const sessions = Sessions.make({
       publishAll: (event, bytes) => events.publish(event, bytes),
-      reorderWindow: options.reorderWindow ?? 64,
+      reorderWindow,
       report: (reason, message) => warnings.warn({ reason, message, excerpt: "" })
     })
     const requestTimeoutMs = Duration.toMillis(Duration.decode(options.requestTimeout ?? "10 seconds"))
@@ -301,7 +322,7 @@ export const make = (
       codec,
       pingMs: Duration.toMillis(Duration.decode(options.pingInterval ?? "30 seconds")),
       silenceMs: Duration.toMillis(Duration.decode(options.silenceTimeout ?? "75 seconds")),
-      maxMissedPongs: options.maxMissedPongs ?? 2
+      maxMissedPongs
     }
     const timers = Timers.make({ clock, napMs: Math.min(requestTimeoutMs, Keepalive.period(keepalive)) })
     const requests = Requests.make({

@@ -5,6 +5,7 @@ import { promisify } from "node:util"
 import type { ServerEvent } from "@diminuendo/protocol"
 import type { Gateway } from "@diminuendo/testkit"
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -995,4 +996,47 @@ describe("GatewayClient leaves nothing running", () => {
       assert.isBelow(Date.now() - started, 20_000)
     })
   )
+})
+
+describe("GatewayClient options", () => {
+  // Each would switch a bound off without a word (NaN and Infinity compare false with everything).
+  const invalid: ReadonlyArray<readonly [keyof GatewayClient.GatewayClientOptions, unknown, string]> = [
+    ["maxMessageBytes", Number.NaN, "a positive safe integer, got NaN"],
+    ["maxMessageBytes", 0, "a positive safe integer, got 0"],
+    ["eventBuffer", Number.POSITIVE_INFINITY, "a positive safe integer, got Infinity"],
+    ["eventBuffer", 0, "a positive safe integer, got 0"],
+    ["eventBufferBytes", 1.5, "a positive safe integer, got 1.5"],
+    ["eventBufferBytes", "64", 'a positive safe integer, got string "64"'],
+    ["reorderWindow", -1, "a non-negative safe integer, got -1"],
+    ["reorderWindow", Number.NaN, "a non-negative safe integer, got NaN"],
+    ["maxMissedPongs", 0, "a positive safe integer, got 0"],
+    ["maxMissedPongs", Number.NaN, "a positive safe integer, got NaN"]
+  ]
+  for (const [name, value, expected] of invalid) {
+    it.scoped(
+      `${name}: ${String(value)} makes the client die with a RangeError naming it, before any socket`,
+      ({ task }) =>
+        Effect.gen(function* () {
+          Object.assign(task.meta, { table: "invalid client options" })
+          let opened = 0
+          const exit = yield* GatewayClient.make({
+            url: "ws://nowhere",
+            [name]: value
+          } as GatewayClient.GatewayClientOptions).pipe(
+            Effect.provideService(Transport.Transport, {
+              open: () => {
+                opened++
+                return Effect.never
+              }
+            }),
+            Effect.exit
+          )
+          assert.isTrue(Exit.isFailure(exit))
+          const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+          assert.instanceOf(defect, RangeError)
+          assert.strictEqual((defect as RangeError).message, `GatewayClient: ${name} must be ${expected}`)
+          assert.strictEqual(opened, 0)
+        })
+    )
+  }
 })

@@ -1,6 +1,8 @@
 /**
- * Text frame <-> typed value, for both ends of the socket. Nothing here throws: every failure is a
- * {@link ProtocolError} with a `reason` and a precise message.
+ * Text frame <-> typed value, for both ends of the socket. Nothing here throws on any input: every
+ * failure is a {@link ProtocolError} with a `reason` and a precise message. Two things do throw, both
+ * mistakes in the calling code: a codec made with a limit that is not a positive safe integer
+ * (`RangeError`), and an `orElse` given to `decodeOrElse` that throws (its exception passes through).
  *
  * - {@link ClientCodec}: encodes `ClientMessage`, decodes `ServerEvent` (what a client needs).
  * - {@link GatewayCodec}: decodes `ClientMessage`, encodes `ServerEvent` (what a gateway needs).
@@ -29,7 +31,7 @@ import type * as ServerEvent from "./ServerEvent.js"
 export interface CodecOptions {
   /**
    * Frames longer than this many UTF-8 bytes are rejected with `FrameTooLarge`, before parsing
-   * (decode) or before sending (encode).
+   * (decode) or before sending (encode). A positive safe integer (otherwise `RangeError`).
    *
    * @default 16 MiB
    */
@@ -40,7 +42,7 @@ export interface CodecOptions {
    * deeply; where it goes deeper, decoding fails with `FrameTooDeep` and encoding refuses the
    * value. So whatever decodes encodes again, and code that walks a decoded value recursively
    * (`JSON.stringify` among it) has a known bound. Extra fields of a known message are dropped
-   * unread, whatever their depth.
+   * unread, whatever their depth. A positive safe integer (otherwise `RangeError`).
    *
    * @default 1024
    */
@@ -71,9 +73,10 @@ export interface ClientCodec {
   /** A text frame from the gateway to a typed event. Unknown types become `UnknownEvent`. */
   readonly decode: (frame: string) => Either.Either<ServerEvent.ServerEvent, ProtocolError>
   /**
-   * `decode` without the `Either`: the event, or what `orElse` returns for the error. For a
-   * loop over every frame of a stream: a frame accepted allocates nothing past the objects
-   * `JSON.parse` makes (`decode`'s `Right` is 56 bytes per frame, bench/RESULTS.md).
+   * `decode` without the `Either`: the event, or what `orElse` returns for the error (called once,
+   * only for a rejected frame; what it throws passes through). For a loop over every frame of a
+   * stream: a frame of a known type holding only its declared fields allocates nothing past the
+   * objects `JSON.parse` makes, where `decode` adds a `Right` (bench/RESULTS.md).
    *
    * @since 0.2.0
    */
@@ -116,9 +119,23 @@ export interface GatewayCodec {
  */
 export const exceedsBytes: (text: string, max: number) => boolean = internal.exceedsBytes
 
+/**
+ * A limit is a positive safe integer: anything else (NaN, `Infinity`, 0, a string) would switch a
+ * bound off without a word, so it is refused where the codec is made.
+ */
+const limit = (name: keyof CodecOptions, value: unknown, fallback: number): number => {
+  if (value === undefined) return fallback
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `${name} must be a positive safe integer, got ${typeof value === "number" ? value : `${typeof value} ${JSON.stringify(value)}`}`
+    )
+  }
+  return value
+}
+
 const limitsOf = (options: CodecOptions): internal.Limits => ({
-  maxFrameBytes: options.maxFrameBytes ?? defaultMaxFrameBytes,
-  maxDepth: options.maxDepth ?? defaultMaxDepth
+  maxFrameBytes: limit("maxFrameBytes", options.maxFrameBytes, defaultMaxFrameBytes),
+  maxDepth: limit("maxDepth", options.maxDepth, defaultMaxDepth)
 })
 
 /**

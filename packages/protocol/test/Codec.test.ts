@@ -371,3 +371,66 @@ describe("Codec: hostile values never throw", () => {
     })
   }
 })
+
+describe("Codec: limits are positive safe integers", () => {
+  // Each would switch a bound off without a word (NaN and Infinity compare false with everything).
+  const invalid: ReadonlyArray<readonly [string, unknown, string]> = [
+    ["NaN", Number.NaN, "got NaN"],
+    ["Infinity", Number.POSITIVE_INFINITY, "got Infinity"],
+    ["zero", 0, "got 0"],
+    ["negative", -1, "got -1"],
+    ["fraction", 1.5, "got 1.5"],
+    ["past 2^53", 2 ** 53, "got 9007199254740992"],
+    ["a string", "8", 'got string "8"'],
+    ["null", null, "got object null"]
+  ]
+  for (const name of ["maxFrameBytes", "maxDepth"] as const) {
+    for (const [what, value, got] of invalid) {
+      it(`${name}: ${what} is a RangeError when the codec is made`, ({ task }) => {
+        Object.assign(task.meta, { table: "invalid codec limits" })
+        for (const make of [Codec.makeClientCodec, Codec.makeGatewayCodec]) {
+          assert.throws(
+            () => make({ [name]: value } as Codec.CodecOptions),
+            RangeError,
+            `${name} must be a positive safe integer, ${got}`
+          )
+        }
+      })
+    }
+    it(`${name}: 1 is the smallest limit, and holds`, () => {
+      const codec = Codec.makeClientCodec({ [name]: 1 })
+      assert.strictEqual(codec[name], 1)
+      const heartbeat = `{"type":"heartbeat","ts":1}`
+      // One byte: every frame is too large. One level: the message itself, no nested free JSON.
+      if (name === "maxFrameBytes") assert.strictEqual(decodeErr(heartbeat, codec).reason, "FrameTooLarge")
+      else {
+        assert.isTrue(Either.isRight(codec.decode(heartbeat)))
+        assert.strictEqual(decodeErr(JSON.stringify(toolCallWith({ a: 1 })), codec).reason, "FrameTooDeep")
+      }
+    })
+  }
+})
+
+describe("Codec: decodeOrElse's orElse", () => {
+  it("is called once, with the error, only for a rejected frame; what it throws passes through", () => {
+    const calls: Array<ProtocolError> = []
+    const ok = `{"type":"heartbeat","ts":1}`
+    assert.deepStrictEqual(
+      Codec.client.decodeOrElse(ok, (error) => calls.push(error)),
+      { type: "heartbeat", ts: 1 }
+    )
+    assert.strictEqual(calls.length, 0)
+    assert.strictEqual(
+      Codec.client.decodeOrElse("{", (error) => calls.push(error)),
+      1
+    )
+    assert.strictEqual(calls[0]!.reason, "InvalidJson")
+    assert.throws(
+      () =>
+        Codec.client.decodeOrElse("{", () => {
+          throw new Error("mine")
+        }),
+      "mine"
+    )
+  })
+})
