@@ -31,6 +31,7 @@ import * as Broadcast from "./internal/broadcast.js"
 import * as Dispatch from "./internal/dispatch.js"
 import * as Keepalive from "./internal/keepalive.js"
 import * as Methods from "./internal/methods.js"
+import { count } from "./internal/options.js"
 import * as Requests from "./internal/requests.js"
 import type * as Sequencer from "./internal/sequencer.js"
 import * as Sessions from "./internal/sessions.js"
@@ -259,21 +260,6 @@ const resolveToken = (
 
 /** Clients with the same frame limit share one codec (it holds no state). */
 const codecs = new Map<number, Codec.ClientCodec>()
-/**
- * A count option (a bound, a window): a safe integer of at least `least`. NaN, `Infinity` or a
- * string would switch a bound off without a word, so making the client dies with a `RangeError`
- * instead (a mistake in the calling code, as an invalid `Duration` is).
- */
-const count = (name: keyof GatewayClientOptions, value: unknown, fallback: number, least: 0 | 1): number => {
-  if (value === undefined) return fallback
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < least) {
-    throw new RangeError(
-      `GatewayClient: ${name} must be a ${least === 0 ? "non-negative" : "positive"} safe integer, got ${typeof value === "number" ? value : `${typeof value} ${JSON.stringify(value)}`}`
-    )
-  }
-  return value
-}
-
 const codecFor = (maxFrameBytes: number): Codec.ClientCodec => {
   let codec = codecs.get(maxFrameBytes)
   if (codec === undefined) {
