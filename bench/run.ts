@@ -102,13 +102,29 @@ const sections: Record<string, () => Promise<void>> = {
   client: async () => {
     const r = await runStreamingBench(
       quick
-        ? { frames: 2_000, rounds: 2, latencyRounds: 50, latencyWarm: 100, inFlight: 500, idleClients: 20 }
-        : { frames: 50_000, rounds: 7, latencyRounds: 2_000, latencyWarm: 10_000, inFlight: 10_000, idleClients: 1_000 }
+        ? {
+            frames: 2_000,
+            rounds: 2,
+            latencyRounds: 50,
+            latencyWarm: 100,
+            latencySteady: 100,
+            inFlight: 500,
+            idleClients: 20
+          }
+        : {
+            frames: 50_000,
+            rounds: 12,
+            latencyRounds: 2_000,
+            latencyWarm: 10_000,
+            latencySteady: 10_000,
+            inFlight: 10_000,
+            idleClients: 1_000
+          }
     )
     out("## 2. Client: streaming throughput and request latency")
     out()
     out(
-      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decodeOrElse\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decodeOrElse\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
+      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decodeOrElse\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decodeOrElse\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds, each starting with the next contender in turn; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
     )
     out()
     out("| | median frames/s | min | max | CPU µs/frame (median) | frames per socket read | heap bytes/frame |")
@@ -141,7 +157,7 @@ const sections: Record<string, () => Promise<void>> = {
     out()
     const l = r.latency
     out(
-      `Round trips, ${quick ? 50 : 2_000} sequential requests each, in alternating blocks of up to 250 after a warm-up, one connection per loop (µs; p99: the ${quick ? "highest" : "20th highest"} of ${quick ? 50 : 2_000}):`
+      `Round trips, the first ${quick ? 50 : "2,000"} sequential requests of each loop after a warm-up, one connection per loop, the four loops taking turns request by request (so that the machine's noise hits them alike; in blocks of 250, as measured before, a burst of noise moved one loop's p99 alone: bench/ANALYSIS.md) (µs; p99: the ${quick ? "highest" : "20th highest"} of ${quick ? 50 : "2,000"}):`
     )
     out()
     out("| | p50 | p99 | p50 overhead vs raw | p99 / raw p99 |")
@@ -156,7 +172,7 @@ const sections: Record<string, () => Promise<void>> = {
     row("client.readFile", l.readFile, l.rawReadFile)
     out()
     out(
-      `The same loops again after ${quick ? 100 : "10,000"} more round trips of each (steady state: the JIT has compiled the client's and Effect's paths; early on, compilation and collections on the two cores make most of the client's tail, bench/ANALYSIS.md):`
+      `The same loops after ${quick ? 100 : "10,000"} more round trips of each, ${quick ? 100 : "10,000"} of each (steady state: the JIT has compiled the client's and Effect's paths; early on, compilation and collections on the two cores make most of the client's tail, bench/ANALYSIS.md; p99: the ${quick ? "highest" : "100th highest"}):`
     )
     out()
     out("| | p50 | p99 | p50 overhead vs raw | p99 / raw p99 |")

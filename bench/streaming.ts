@@ -185,10 +185,11 @@ const rawRoundTrips = (socket: WebSocket, kind: RequestKind, count: number): Pro
 
 /**
  * Round trips of `ping` and `read_file`, raw and through the client, each on its own connection
- * opened once. Blocks of `block` requests alternate between the four loops, so the machine's noise
- * hits them alike.
+ * opened once. The four loops take turns request by request, so the machine's noise hits them
+ * alike: in blocks of 250 (as measured before), a burst of noise lands in one loop's block and
+ * moves its p99 alone (bench/ANALYSIS.md, "Request latency: paired round trips").
  */
-const latency = async (url: string, rounds: number, warm: number) => {
+const latency = async (url: string, rounds: number, warm: number, steadyRounds: number) => {
   const socket = await new Promise<WebSocket>((resolve) => {
     const ws = new WebSocket(url)
     const onMessage = (data: WebSocket.RawData) => {
@@ -240,21 +241,22 @@ const latency = async (url: string, rounds: number, warm: number) => {
         // What the streaming rounds before left on the heap is collected first, so a collection of
         // it does not land in either loop's tail (both loops' own garbage still does).
         yield* collect
-        const measure = (into: ReturnType<typeof loops>) =>
+        const ping = Effect.orDie(client.ping)
+        const readFile = Effect.orDie(client.readFile("s-1", "a.ts"))
+        const measure = (into: ReturnType<typeof loops>, count: number) =>
           Effect.gen(function* () {
-            for (let done = 0; done < rounds; done += block) {
-              const n = Math.min(block, rounds - done)
-              into.rawPing.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "ping", n))))
-              yield* timed(Effect.orDie(client.ping), n, into.ping)
-              into.rawReadFile.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "read_file", n))))
-              yield* timed(Effect.orDie(client.readFile("s-1", "a.ts")), n, into.readFile)
+            for (let i = 0; i < count; i++) {
+              into.rawPing.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "ping", 1))))
+              yield* timed(ping, 1, into.ping)
+              into.rawReadFile.push(...(yield* Effect.promise(() => rawRoundTrips(socket, "read_file", 1))))
+              yield* timed(readFile, 1, into.readFile)
             }
           })
-        yield* measure(samples)
+        yield* measure(samples, rounds)
         // Steady state: `warm` more round trips of each loop, then the same measurement.
-        yield* measure(loops()).pipe(Effect.repeatN(Math.max(0, Math.ceil(warm / rounds) - 1)))
+        yield* measure(loops(), warm)
         yield* collect
-        yield* measure(steady)
+        yield* measure(steady, steadyRounds)
         // What each round trip leaves for the collector: collections are part of the tail.
         let counted = heapCounter()
         yield* Effect.promise(() => rawRoundTrips(socket, "ping", block))
@@ -361,6 +363,8 @@ export const runStreamingBench = async (options: {
   readonly latencyRounds: number
   /** Round trips of each loop before the steady-state measurement. */
   readonly latencyWarm: number
+  /** Round trips of each loop in the steady-state measurement. */
+  readonly latencySteady: number
   readonly inFlight: number
   readonly idleClients: number
 }): Promise<StreamingResult> => {
@@ -379,11 +383,19 @@ export const runStreamingBench = async (options: {
     const rawCodec: Array<Run> = []
     const floor: Array<Run> = []
     const ours: Array<Run> = []
+    const contenders: ReadonlyArray<readonly [Array<Run>, () => Promise<Run>]> = [
+      [raw, () => rawRun(url, options.frames, parse)],
+      [rawCodec, () => rawRun(url, options.frames, decode)],
+      [floor, () => floorRun(url, options.frames, codec)],
+      [ours, () => clientRun(url, options.frames)]
+    ]
+    // Each round starts with the next contender: none always runs after the same one (and pays
+    // for the garbage it left) or always first.
     for (let i = 0; i < options.rounds; i++) {
-      raw.push(await rawRun(url, options.frames, parse))
-      rawCodec.push(await rawRun(url, options.frames, decode))
-      floor.push(await floorRun(url, options.frames, codec))
-      ours.push(await clientRun(url, options.frames))
+      for (let k = 0; k < contenders.length; k++) {
+        const [runs, run] = contenders[(i + k) % contenders.length]!
+        runs.push(await run())
+      }
     }
     const median = (runs: Array<Run>, f: (run: Run) => number) => summarize(runs.map(f)).median
     return {
@@ -404,7 +416,7 @@ export const runStreamingBench = async (options: {
       rawCodecBytes: median(rawCodec, (r) => r.bytesPerFrame),
       floorBytes: median(floor, (r) => r.bytesPerFrame),
       clientBytes: median(ours, (r) => r.bytesPerFrame),
-      latency: await latency(url, options.latencyRounds, options.latencyWarm),
+      latency: await latency(url, options.latencyRounds, options.latencyWarm, options.latencySteady),
       inFlight: await inFlight(url, options.inFlight),
       idle: await idleMemory(url, options.idleClients, "client"),
       idleRaw: await idleMemory(url, options.idleClients, "raw")
