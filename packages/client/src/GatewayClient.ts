@@ -109,6 +109,11 @@ export type UnknownSessionEvent = Sequencer.UnknownSessionEvent
  * client had delivered (a failover restarted the log). Delivered on the session's stream; what
  * follows continues from `seq`. Also reported on `diagnostics` (`SessionReset`).
  *
+ * Noticed from `state_snapshot.lastSeq` or `replay_complete.lastSeq` below what was delivered, from
+ * another event at a recently delivered `seq` (the last `reorderWindow`), or from an event at an
+ * older `seq` whose `ts` is later than the last delivered event's (a log's times do not go back:
+ * it was not delivered before). The last covers the seeds' gateway, which sends no `lastSeq`.
+ *
  * @since 0.2.0
  * @category models
  */

@@ -5,6 +5,7 @@
  * their own request, buffers are bounded in bytes, and bad frames do not flood the log.
  */
 import * as net from "node:net"
+import type { ServerEvent } from "@diminuendo/protocol"
 import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
 import * as Socket from "@effect/platform/Socket"
 import { assert, describe, it } from "@effect/vitest"
@@ -316,6 +317,54 @@ describe("the sequencer holds many events without failing", () => {
   })
 })
 
+describe("the sequencer tells a restarted log from a replayed one by time", () => {
+  const event = (seq: number, ts: number) =>
+    ({ type: "text_delta", sessionId: "s", turnId: "t", text: "x", seq, ts }) as ServerEvent.TextDelta
+  const run = (after: ReadonlyArray<readonly [seq: number, ts: number]>) => {
+    const reports: Array<string> = []
+    const sequencer = Sequencer.make("s", undefined, 16, (message) => reports.push(message))
+    const out: Array<string> = []
+    const emit: Sequencer.Emit = (item) =>
+      out.push(
+        item.type === "reset"
+          ? `reset ${item.previousSeq}->${item.seq}`
+          : item.type === "gap"
+            ? `gap ${item.fromSeq}-${item.toSeq}`
+            : `${item.type} ${item.seq}`
+      )
+    // 100 events, one a millisecond: the sequencer remembers the last 16.
+    for (let seq = 1; seq <= 100; seq++) sequencer.accept(event(seq, 1_000 + seq), 10, emit)
+    out.length = 0
+    for (const [seq, ts] of after) sequencer.accept(event(seq, ts), 10, emit)
+    return { out, reports }
+  }
+
+  it("an event at a seq older than any remembered, but later than the last delivered, restarts the log", () => {
+    const { out, reports } = run([
+      [1, 5_000],
+      [2, 5_001],
+      [3, 5_002]
+    ])
+    assert.deepStrictEqual(out, ["reset 100->0", "text_delta 1", "text_delta 2", "text_delta 3"])
+    assert.strictEqual(reports.length, 1)
+    assert.match(
+      reports[0]!,
+      /went back from seq 100 to 0 \(seq 1 came again at 5000, after the last delivered \(seq 100, at 1100\)\)/
+    )
+  })
+
+  it("old events replayed again (their times not past the last delivered) are dropped and reported, not a reset", () => {
+    const { out, reports } = run([
+      [1, 1_001],
+      [50, 1_050],
+      [84, 1_100]
+    ])
+    assert.deepStrictEqual(out, [])
+    assert.strictEqual(reports.length, 3)
+    for (const report of reports) assert.match(report, /older than any remembered/)
+  })
+})
+
 describe("one server value cannot park the client", () => {
   it.scoped("server_shutdown with reconnectAfterMs 2^53-1 waits at most 5 minutes, then reconnects", () =>
     Effect.gen(function* () {
@@ -408,6 +457,50 @@ for (const harness of [inMemory, seedProfile(inMemory)]) {
     )
   })
 }
+
+describe("a restarted log longer ago than the client remembers (seed profile: no lastSeq)", () => {
+  it.scopedLive(
+    "the first event of the new log, later than the last delivered, resets the session and the new log follows",
+    () =>
+      Effect.gen(function* () {
+        const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
+        // The client remembers the last 16 delivered events; the log before the failover holds more.
+        const c = yield* client({ reconnectSchedule: Schedule.spaced("20 millis"), reorderWindow: 16 })
+        const session = yield* c.createSession("echo")
+        yield* c.joinSession(session.id)
+        const items = yield* c.subscribeSession(session.id)
+        const collected = yield* items.pipe(
+          Stream.takeUntil((item) => item.type === "turn_complete" && item.finalText === "Echo: after the failover"),
+          Stream.runCollect,
+          Effect.timeout("10 seconds"),
+          Effect.fork
+        )
+        for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= 40; i++) {
+          yield* c.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
+        }
+        const before = (yield* gateway.sessionLog(session.id)).length
+        const [control] = yield* gateway.connections
+        yield* control!.drop()
+        yield* gateway.restartSessionLog(session.id)
+        yield* eventually(
+          Effect.map(c.state.get, (s) => s._tag === "Connected"),
+          "reconnected"
+        )
+        yield* Effect.sleep("50 millis")
+        yield* c.turn(session.id, "after the failover").pipe(Stream.runDrain)
+        const seen = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+        const reset = seen.find((item) => item.type === "reset")
+        assert.deepStrictEqual(reset, { type: "reset", sessionId: session.id, previousSeq: before, seq: 0 })
+        const after = seen
+          .slice(seen.indexOf(reset!) + 1)
+          .map((item) => (item.type === "gap" || item.type === "reset" ? -1 : item.seq))
+        // Every event of the new log up to the turn's end, from seq 1 (nothing dropped as stale).
+        const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
+        assert.deepStrictEqual(after, log.slice(0, after.length))
+        assert.strictEqual(after[0], 1)
+      })
+  )
+})
 
 describe("events dropped as stale are reported", () => {
   it.scopedLive(

@@ -105,6 +105,12 @@ const heap = () => {
   }
 }
 
+/** An entry's time: a known event's `ts`, an unknown one's `ts` when its payload has a number there. */
+const timeOf = (entry: Entry): number | undefined => {
+  const ts = entry.type === "unknown" ? entry.payload.ts : entry.ts
+  return typeof ts === "number" ? ts : undefined
+}
+
 /** Two entries at one `seq` are the same event if their type, time and turn agree. */
 const sameEntry = (a: Entry, b: Entry) =>
   a.type === b.type &&
@@ -198,6 +204,21 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
           // Now the next one in order.
           deliver(event, seq, bytes, emit)
           if (pending.size > 0) flush(emit)
+          return
+        }
+        // Older than any remembered, but newer than the newest delivered: not something delivered
+        // before (a log's times do not go back), so the log restarted (a failover, with a gateway
+        // that does not say where its log stands, as the seeds' does not).
+        const newest = recent[last & mask]
+        const time = timeOf(event)
+        const newestTime = newest !== undefined && newest.seq === last ? timeOf(newest) : undefined
+        if (time !== undefined && newestTime !== undefined && time > newestTime) {
+          reset(
+            seq - 1,
+            `seq ${seq} came again at ${time}, after the last delivered (seq ${last}, at ${newestTime})`,
+            emit
+          )
+          deliver(event, seq, bytes, emit)
           return
         }
         report(
