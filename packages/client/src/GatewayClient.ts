@@ -111,8 +111,10 @@ export type UnknownSessionEvent = Sequencer.UnknownSessionEvent
  *
  * Noticed from `state_snapshot.lastSeq` or `replay_complete.lastSeq` below what was delivered, from
  * another event at a recently delivered `seq` (the last `reorderWindow`), or from an event at an
- * older `seq` whose `ts` is later than the last delivered event's (a log's times do not go back:
- * it was not delivered before). The last covers the seeds' gateway, which sends no `lastSeq`.
+ * older `seq` whose `ts` is later than the last delivered event's (a log's times do not go back and
+ * a replay keeps them: it was not delivered before). The last covers the seeds' gateway, which
+ * sends no `lastSeq`: the session is reset to 0 and joined again from there, so the new log's
+ * earlier events follow.
  *
  * @since 0.2.0
  * @category models

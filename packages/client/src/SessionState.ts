@@ -122,7 +122,8 @@ export interface Terminal extends Schema.Schema.Type<typeof Terminal> {}
 /**
  * One turn. `text` is the concatenation of its `text_delta`s (from a `stream_snapshot` on, when it
  * was joined mid-turn); `finalText` is `turn_complete`'s. `partial` says that some of its events
- * were not seen: it was in progress when the state was built from a snapshot, or a gap fell inside it.
+ * were not seen: it was in progress when the state was built from a snapshot, a gap fell inside it,
+ * or the gateway's log went back (a reset) while it was in progress.
  *
  * @since 0.1.0
  * @category schemas
@@ -304,7 +305,8 @@ export const SessionState = Schema.Struct({
   gaps: Schema.Array(Gap),
   /**
    * Times the gateway's log went backwards (a failover restarted it): from `previousSeq` to `seq`.
-   * Events applied before stay applied; the state continues from `seq`.
+   * Events applied before stay applied (the turns then in progress become `partial`); the state
+   * continues from `seq`.
    */
   resets: Schema.Array(Schema.Struct({ previousSeq: Schema.Number, seq: Schema.Number })),
   /** Events of types this version does not know: counted, otherwise ignored. */

@@ -5,7 +5,6 @@
  * their own request, buffers are bounded in bytes, and bad frames do not flood the log.
  */
 import * as net from "node:net"
-import type { ServerEvent } from "@diminuendo/protocol"
 import { Gateway, InMemory, WsServer } from "@diminuendo/testkit"
 import * as Socket from "@effect/platform/Socket"
 import { assert, describe, it } from "@effect/vitest"
@@ -318,11 +317,15 @@ describe("the sequencer holds many events without failing", () => {
 })
 
 describe("the sequencer tells a restarted log from a replayed one by time", () => {
-  const event = (seq: number, ts: number) =>
-    ({ type: "text_delta", sessionId: "s", turnId: "t", text: "x", seq, ts }) as ServerEvent.TextDelta
-  const run = (after: ReadonlyArray<readonly [seq: number, ts: number]>) => {
+  type Input =
+    | readonly [seq: number, ts: number]
+    | { readonly gap: readonly [fromSeq: number, toSeq: number] }
+    | { readonly unknown: number; readonly ts: unknown }
+  const run = (after: ReadonlyArray<Input>, sessionId = "s") => {
     const reports: Array<string> = []
-    const sequencer = Sequencer.make("s", undefined, 16, (message) => reports.push(message))
+    const sequencer = Sequencer.make(sessionId, undefined, 16, (reason, message) =>
+      reports.push(`${reason}: ${message}`)
+    )
     const out: Array<string> = []
     const emit: Sequencer.Emit = (item) =>
       out.push(
@@ -332,36 +335,89 @@ describe("the sequencer tells a restarted log from a replayed one by time", () =
             ? `gap ${item.fromSeq}-${item.toSeq}`
             : `${item.type} ${item.seq}`
       )
+    const accept = (seq: number, ts: number) =>
+      sequencer.accept({ type: "text_delta", sessionId, turnId: "t", text: "x", seq, ts }, 10, emit)
     // 100 events, one a millisecond: the sequencer remembers the last 16.
-    for (let seq = 1; seq <= 100; seq++) sequencer.accept(event(seq, 1_000 + seq), 10, emit)
+    for (let seq = 1; seq <= 100; seq++) accept(seq, 1_000 + seq)
     out.length = 0
-    for (const [seq, ts] of after) sequencer.accept(event(seq, ts), 10, emit)
-    return { out, reports }
+    const restarts: Array<boolean> = []
+    for (const input of after) {
+      if ("gap" in input) sequencer.gap({ type: "gap", sessionId, fromSeq: input.gap[0], toSeq: input.gap[1] }, emit)
+      else if ("unknown" in input) {
+        const payload = { type: "future_event", sessionId, seq: input.unknown, ts: input.ts }
+        restarts.push(
+          sequencer.accept(
+            { type: "unknown", eventType: "future_event", payload, sessionId, seq: input.unknown },
+            10,
+            emit
+          )
+        )
+      } else restarts.push(accept(input[0], input[1]))
+    }
+    return { out, reports, restarts }
   }
 
-  it("an event at a seq older than any remembered, but later than the last delivered, restarts the log", () => {
-    const { out, reports } = run([
+  it("an event at a seq older than any remembered, but later than the last delivered, resets to 0 and asks for the log again", () => {
+    const { out, reports, restarts } = run([
       [1, 5_000],
       [2, 5_001],
       [3, 5_002]
     ])
     assert.deepStrictEqual(out, ["reset 100->0", "text_delta 1", "text_delta 2", "text_delta 3"])
-    assert.strictEqual(reports.length, 1)
-    assert.match(
-      reports[0]!,
-      /went back from seq 100 to 0 \(seq 1 came again at 5000, after the last delivered \(seq 100, at 1100\)\)/
-    )
+    assert.deepStrictEqual(restarts, [true, false, false])
+    assert.deepStrictEqual(reports, [
+      "SessionReset: session s: the gateway's log went back from seq 100 to 0 (seq 1 came again at 5000, after the last delivered event (at 1100)); reset"
+    ])
+  })
+
+  it("the new log's first events out of order: none is lost (the later one waits for the earlier)", () => {
+    const { out, restarts } = run([
+      [2, 5_001],
+      [1, 5_000],
+      [3, 5_002]
+    ])
+    assert.deepStrictEqual(out, ["reset 100->0", "text_delta 1", "text_delta 2", "text_delta 3"])
+    assert.deepStrictEqual(restarts, [true, false, false])
+  })
+
+  it("a new log noticed from a later event: it waits for what the log holds before it (fetched again)", () => {
+    const { out, restarts } = run([[9, 5_008], ...Array.from({ length: 8 }, (_, i) => [i + 1, 5_000 + i] as const)])
+    assert.deepStrictEqual(restarts[0], true)
+    assert.deepStrictEqual(out, ["reset 100->0", ...Array.from({ length: 9 }, (_, i) => `text_delta ${i + 1}`)])
+  })
+
+  it("after a gap moved the position past the last delivered event, a restart is still noticed", () => {
+    const { out, restarts } = run([{ gap: [101, 150] }, [1, 5_000]])
+    assert.deepStrictEqual(out, ["gap 101-150", "reset 150->0", "text_delta 1"])
+    assert.deepStrictEqual(restarts, [true])
   })
 
   it("old events replayed again (their times not past the last delivered) are dropped and reported, not a reset", () => {
-    const { out, reports } = run([
-      [1, 1_001],
-      [50, 1_050],
-      [84, 1_100]
-    ])
+    // A session id that holds "reset" is still reported as stale (the reason is the sequencer's, not a guess from the text).
+    const { out, reports, restarts } = run(
+      [
+        [1, 1_001],
+        [50, 1_050],
+        [84, 1_100]
+      ],
+      "preset-42"
+    )
     assert.deepStrictEqual(out, [])
+    assert.deepStrictEqual(restarts, [false, false, false])
     assert.strictEqual(reports.length, 3)
-    for (const report of reports) assert.match(report, /older than any remembered/)
+    for (const report of reports) assert.match(report, /^StaleEvent: .*older than any remembered/)
+  })
+
+  it("an unknown event's ts is not trusted: neither a small nor an infinite one makes a stale copy look new", () => {
+    for (const ts of [5, Number.POSITIVE_INFINITY, "later"]) {
+      const { out, reports, restarts } = run([{ unknown: 101, ts }, [10, 1_010], { unknown: 1, ts: 1e12 }])
+      assert.deepStrictEqual(out, ["unknown 101"], String(ts))
+      assert.deepStrictEqual(restarts, [false, false, false])
+      assert.strictEqual(reports.length, 2)
+      // Nor does it hide a restart: the newest known event's time is the one compared.
+      const restart = run([{ unknown: 101, ts }, [1, 5_000]])
+      assert.deepStrictEqual(restart.out, ["unknown 101", "reset 101->0", "text_delta 1"], String(ts))
+    }
   })
 })
 
@@ -459,47 +515,56 @@ for (const harness of [inMemory, seedProfile(inMemory)]) {
 }
 
 describe("a restarted log longer ago than the client remembers (seed profile: no lastSeq)", () => {
-  it.scopedLive(
-    "the first event of the new log, later than the last delivered, resets the session and the new log follows",
-    () =>
-      Effect.gen(function* () {
-        const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
-        // The client remembers the last 16 delivered events; the log before the failover holds more.
-        const c = yield* client({ reconnectSchedule: Schedule.spaced("20 millis"), reorderWindow: 16 })
-        const session = yield* c.createSession("echo")
-        yield* c.joinSession(session.id)
-        const items = yield* c.subscribeSession(session.id)
-        const collected = yield* items.pipe(
-          Stream.takeUntil((item) => item.type === "turn_complete" && item.finalText === "Echo: after the failover"),
-          Stream.runCollect,
-          Effect.timeout("10 seconds"),
-          Effect.fork
-        )
-        for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= 40; i++) {
-          yield* c.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
-        }
-        const before = (yield* gateway.sessionLog(session.id)).length
-        const [control] = yield* gateway.connections
-        yield* control!.drop()
-        yield* gateway.restartSessionLog(session.id)
-        yield* eventually(
-          Effect.map(c.state.get, (s) => s._tag === "Connected"),
-          "reconnected"
-        )
-        yield* Effect.sleep("50 millis")
-        yield* c.turn(session.id, "after the failover").pipe(Stream.runDrain)
-        const seen = Chunk.toReadonlyArray(yield* Fiber.join(collected))
-        const reset = seen.find((item) => item.type === "reset")
-        assert.deepStrictEqual(reset, { type: "reset", sessionId: session.id, previousSeq: before, seq: 0 })
-        const after = seen
-          .slice(seen.indexOf(reset!) + 1)
-          .map((item) => (item.type === "gap" || item.type === "reset" ? -1 : item.seq))
-        // Every event of the new log up to the turn's end, from seq 1 (nothing dropped as stale).
-        const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
-        assert.deepStrictEqual(after, log.slice(0, after.length))
-        assert.strictEqual(after[0], 1)
-      })
-  )
+  for (const othersTurn of [false, true]) {
+    it.scopedLive(
+      `the first event of the new log, later than the last delivered, resets the session and the whole new log follows${othersTurn ? " (another client's turn while this one was away included)" : ""}`,
+      () =>
+        Effect.gen(function* () {
+          const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
+          // The client remembers the last 16 delivered events; the log before the failover holds more.
+          const c = yield* client({ reconnectSchedule: Schedule.spaced("300 millis"), reorderWindow: 16 })
+          const session = yield* c.createSession("echo")
+          yield* c.joinSession(session.id)
+          const items = yield* c.subscribeSession(session.id)
+          const collected = yield* items.pipe(
+            Stream.takeUntil((item) => item.type === "turn_complete" && item.finalText === "Echo: after the failover"),
+            Stream.runCollect,
+            Effect.timeout("10 seconds"),
+            Effect.fork
+          )
+          for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= 40; i++) {
+            yield* c.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
+          }
+          const before = (yield* gateway.sessionLog(session.id)).length
+          const [control] = yield* gateway.connections
+          yield* control!.drop()
+          yield* gateway.restartSessionLog(session.id)
+          if (othersTurn) {
+            // Before this client is back: the new log's first events are not sent to it live.
+            const other = yield* client({})
+            yield* other.turn(session.id, "while away").pipe(Stream.runDrain)
+          }
+          yield* eventually(
+            Effect.map(c.state.get, (s) => s._tag === "Connected"),
+            "reconnected"
+          )
+          yield* Effect.sleep("50 millis")
+          yield* c.turn(session.id, "after the failover").pipe(Stream.runDrain)
+          const seen = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+          const reset = seen.find((item) => item.type === "reset")
+          assert.deepStrictEqual(reset, { type: "reset", sessionId: session.id, previousSeq: before, seq: 0 })
+          const after = seen
+            .slice(seen.indexOf(reset!) + 1)
+            .map((item) => (item.type === "gap" || item.type === "reset" ? -1 : item.seq))
+          // Every event of the new log up to the turn's end, from seq 1: nothing dropped as stale,
+          // nothing skipped (the other client's turn, sent while this one was away, included).
+          const log = (yield* gateway.sessionLog(session.id)).map((e) => e.seq)
+          assert.deepStrictEqual(after, log.slice(0, after.length))
+          assert.strictEqual(after[0], 1)
+          if (othersTurn) assert.isAbove(after.length, 8)
+        })
+    )
+  }
 })
 
 describe("events dropped as stale are reported", () => {

@@ -251,6 +251,24 @@ describe("SessionState", () => {
     assert.strictEqual(SessionState.reduce(state, unknown({ sessionId })).unknownEvents, 2, "no seq: counted")
   })
 
+  it("a reset (the gateway's log went back) marks the turns then in progress partial; a completed turn stays whole; the new log applies from the reset's seq", () => {
+    seq = 0
+    let state = SessionState.fromEvent(ev("turn_started", { turnId: "done" }))
+    state = SessionState.reduce(state, ev("turn_complete", { turnId: "done", finalText: "ok" }))
+    state = SessionState.reduce(state, ev("turn_started", { turnId }))
+    state = SessionState.reduce(state, ev("text_delta", { turnId, text: "half" }))
+    const previousSeq = seq
+    state = SessionState.reduce(state, { type: "reset", sessionId, previousSeq, seq: 0 })
+    assert.isTrue(turnOf(state).partial)
+    assert.strictEqual(turnOf(state).status, "running")
+    assert.isFalse(turnOf(state, "done").partial)
+    assert.deepStrictEqual(state.resets, [{ previousSeq, seq: 0 }])
+    seq = 0
+    state = SessionState.reduce(state, ev("turn_started", { turnId: "new" }))
+    assert.strictEqual(state.lastSeq, 1)
+    assert.strictEqual(state.currentTurnId, "new")
+  })
+
   it("items of another session leave the state as it is", () => {
     seq = 0
     const state = SessionState.fromEvent(ev("turn_started", { turnId }))

@@ -108,16 +108,19 @@ export const make = (deps: {
     }
     // `text_delta` first: most of a session's events, and comparing it is cheaper than hashing a
     // string fresh from `JSON.parse` for the set.
-    if (type === "text_delta" || ServerEvent.sessionEventTypes.has(type))
-      sessions.deliver(event as ServerEvent.SessionEvent, bytes)
-    else if (type === "unknown") {
+    // Set when the session's log restarted without the gateway saying so: fetch it again from its start.
+    let restarted: Effect.Effect<void> | undefined
+    if (type === "text_delta" || ServerEvent.sessionEventTypes.has(type)) {
+      const sessionEvent = event as ServerEvent.SessionEvent
+      if (sessions.deliver(sessionEvent, bytes)) restarted = rejoin(link, sessionEvent.sessionId)
+    } else if (type === "unknown") {
       // A future session event: it keeps its place in the session's order.
       const { seq, sessionId } = event.payload
       if (typeof sessionId === "string" && Number.isSafeInteger(seq) && (seq as number) >= 0) {
         sessions.deliver({ ...event, sessionId, seq: seq as number }, bytes)
       } else events.publish(event, bytes)
     } else events.publish(event, bytes)
-    if (requests.settle(link, event)) return undefined
+    if (requests.settle(link, event)) return restarted
     if (type === "authenticated") {
       link.unprompted ??= event
       Link.notify(link)
@@ -130,7 +133,7 @@ export const make = (deps: {
         frame
       )
     }
-    return undefined
+    return restarted
   }
 
   /** The frame handler of one connection. */

@@ -38,8 +38,8 @@ export type SessionItem = Entry | ServerEvent.Gap | SessionReset
 /** Receives what a sequencer releases, in order, with the size of the frame it came in. */
 export type Emit = (item: SessionItem, bytes: number) => void
 
-/** Receives the sequencer's reports: an event dropped that was not a known duplicate, a reset. */
-export type Report = (message: string) => void
+/** Receives the sequencer's reports: a reset, an event dropped that was not a known duplicate. */
+export type Report = (reason: "SessionReset" | "StaleEvent", message: string) => void
 
 /** The size counted for an item the client makes up itself. */
 const itemBytes = 64
@@ -47,7 +47,11 @@ const itemBytes = 64
 export interface Sequencer {
   /** The last `seq` delivered, if any: where a resume starts (`afterSeq`). */
   readonly lastSeq: () => number | undefined
-  readonly accept: (event: Entry, bytes: number, emit: Emit) => void
+  /**
+   * An event of the session. Returns `true` when it shows that the gateway's log restarted without
+   * saying so: a reset to 0 was emitted and the caller fetches the log again from its start.
+   */
+  readonly accept: (event: Entry, bytes: number, emit: Emit) => boolean
   /** A gap announced by the gateway. */
   readonly gap: (gap: ServerEvent.Gap, emit: Emit) => void
   /** The replay after a (re)join has ended: a hole still open now will not fill. */
@@ -105,11 +109,8 @@ const heap = () => {
   }
 }
 
-/** An entry's time: a known event's `ts`, an unknown one's `ts` when its payload has a number there. */
-const timeOf = (entry: Entry): number | undefined => {
-  const ts = entry.type === "unknown" ? entry.payload.ts : entry.ts
-  return typeof ts === "number" ? ts : undefined
-}
+/** An entry's time: a known event's `ts` (the Schema checked it); an unknown event's is not trusted. */
+const timeOf = (entry: Entry): number | undefined => (entry.type === "unknown" ? undefined : entry.ts)
 
 /** Two entries at one `seq` are the same event if their type, time and turn agree. */
 const sameEntry = (a: Entry, b: Entry) =>
@@ -152,6 +153,18 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     }
   }
 
+  /** Holds an event past the next expected one; past `window` held, the earliest hole becomes a gap. */
+  const hold = (event: Entry, seq: number, bytes: number, emit: Emit) => {
+    if (seq === last! + 1) {
+      deliver(event, seq, bytes, emit)
+      if (pending.size > 0) flush(emit)
+      return
+    }
+    pending.set(seq, { event, bytes })
+    order.push(seq)
+    while (pending.size > window) skipToEarliest(emit)
+  }
+
   const skipToEarliest = (emit: Emit) => {
     const next = earliest()
     if (next === undefined || last === undefined) return
@@ -160,8 +173,29 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     flush(emit)
   }
 
+  /**
+   * The time of the newest delivered event still remembered that has a trusted one (a gap may have
+   * moved `last` past it; an unknown event's time is not trusted).
+   */
+  const newestTime = (): number | undefined => {
+    let seq = -1
+    let time: number | undefined
+    for (const entry of recent) {
+      if (entry === undefined || entry.seq <= seq) continue
+      const t = timeOf(entry)
+      if (t !== undefined) {
+        seq = entry.seq
+        time = t
+      }
+    }
+    return time
+  }
+
   const reset = (seq: number, why: string, emit: Emit) => {
-    report(`session ${sessionId}: the gateway's log went back from seq ${last} to ${seq} (${why}); reset`)
+    report(
+      "SessionReset",
+      `session ${sessionId}: the gateway's log went back from seq ${last} to ${seq} (${why}); reset`
+    )
     emit({ type: "reset", sessionId, previousSeq: last!, seq }, itemBytes)
     last = seq
     pending.clear()
@@ -185,51 +219,52 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     accept: (event, bytes, emit) => {
       // `seq` is read once: events come in many shapes, so each read is a megamorphic load.
       const { seq } = event
-      if (last === undefined) return deliver(event, seq, bytes, emit)
+      if (last === undefined) {
+        deliver(event, seq, bytes, emit)
+        return false
+      }
       // The common case first: the next event in order (a stream snapshot there is one too).
       if (seq === last + 1) {
         deliver(event, seq, bytes, emit)
         if (pending.size > 0) flush(emit)
-        return
+        return false
       }
       // A stream snapshot marks a position (the latest event its text includes): not a new entry.
-      if (event.type === "stream_snapshot" && seq <= last) return seq === last ? emit(event, bytes) : undefined
+      if (event.type === "stream_snapshot" && seq <= last) {
+        if (seq === last) emit(event, bytes)
+        return false
+      }
       if (seq <= last) {
-        if (pending.has(seq)) return
+        if (pending.has(seq)) return false
         const seen = recent[seq & mask]
         if (seen !== undefined && seen.seq === seq) {
-          if (sameEntry(seen, event)) return
+          if (sameEntry(seen, event)) return false
           // Another event at a position already delivered: the log was rewritten under us.
           reset(seq - 1, `seq ${seq} came again as another event`, emit)
           // Now the next one in order.
           deliver(event, seq, bytes, emit)
           if (pending.size > 0) flush(emit)
-          return
+          return false
         }
-        // Older than any remembered, but newer than the newest delivered: not something delivered
-        // before (a log's times do not go back), so the log restarted (a failover, with a gateway
-        // that does not say where its log stands, as the seeds' does not).
-        const newest = recent[last & mask]
+        // Older than any remembered, but later than the newest delivered: not something delivered
+        // before (a log's times do not go back, a replay keeps them), so the log restarted (a
+        // failover, with a gateway that does not say where its log stands, as the seeds' does not).
+        // What the new log holds before this event is fetched again from its start.
         const time = timeOf(event)
-        const newestTime = newest !== undefined && newest.seq === last ? timeOf(newest) : undefined
-        if (time !== undefined && newestTime !== undefined && time > newestTime) {
-          reset(
-            seq - 1,
-            `seq ${seq} came again at ${time}, after the last delivered (seq ${last}, at ${newestTime})`,
-            emit
-          )
-          deliver(event, seq, bytes, emit)
-          return
+        const newest = time === undefined ? undefined : newestTime()
+        if (time !== undefined && newest !== undefined && time > newest) {
+          reset(0, `seq ${seq} came again at ${time}, after the last delivered event (at ${newest})`, emit)
+          hold(event, seq, bytes, emit)
+          return true
         }
         report(
+          "StaleEvent",
           `session ${sessionId}: dropped a ${event.type} with seq ${seq}, at or before the last delivered (${last}) and older than any remembered`
         )
-        return
+        return false
       }
-      if (pending.has(seq)) return
-      pending.set(seq, { event, bytes })
-      order.push(seq)
-      while (pending.size > window) skipToEarliest(emit)
+      if (!pending.has(seq)) hold(event, seq, bytes, emit)
+      return false
     },
     gap: (gap, emit) => {
       if (last !== undefined && gap.toSeq <= last) return

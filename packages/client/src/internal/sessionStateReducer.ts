@@ -342,18 +342,23 @@ const patchFor = (state: SessionState, event: ServerEvent.SessionEvent): Patch =
   }
 }
 
-/** Records that `fromSeq..toSeq` will not be applied; the turns in progress become partial. */
-const skip = (state: SessionState, fromSeq: number, toSeq: number): SessionState => {
-  const last = state.lastSeq
-  if (last !== null && toSeq <= last) return state
+/** The turns in progress become partial: what happened to them next may never be seen. */
+const openTurnsPartial = (state: SessionState): SessionState["turns"] => {
   let turns = state.turns
   for (const turnId of state.turnIds) {
     const turn = HashMap.unsafeGet(turns, turnId)
     if (isOpen(turn.status) && !turn.partial) turns = HashMap.set(turns, turnId, { ...turn, partial: true })
   }
+  return turns
+}
+
+/** Records that `fromSeq..toSeq` will not be applied; the turns in progress become partial. */
+const skip = (state: SessionState, fromSeq: number, toSeq: number): SessionState => {
+  const last = state.lastSeq
+  if (last !== null && toSeq <= last) return state
   return {
     ...state,
-    turns,
+    turns: openTurnsPartial(state),
     gaps: [...state.gaps, { fromSeq: last === null ? fromSeq : Math.max(fromSeq, last + 1), toSeq }],
     lastSeq: toSeq
   }
@@ -380,7 +385,13 @@ export const reduce = (state: SessionState, item: Item): SessionState => {
   if (item.sessionId !== state.sessionId) return state
   if (item.type === "gap") return skip(state, item.fromSeq, item.toSeq)
   if (item.type === "reset") {
-    return { ...state, lastSeq: item.seq, resets: [...state.resets, { previousSeq: item.previousSeq, seq: item.seq }] }
+    // The log went back: the turns in progress in the old one may never be heard of again.
+    return {
+      ...state,
+      turns: openTurnsPartial(state),
+      lastSeq: item.seq,
+      resets: [...state.resets, { previousSeq: item.previousSeq, seq: item.seq }]
+    }
   }
   if (state.lastSeq !== null && item.seq <= state.lastSeq) return state
   const base = before(state, item.seq)

@@ -23,8 +23,11 @@ export interface Sessions {
   /** Where each joined session resumes: the last `seq` delivered. */
   readonly resumePoints: () => ReadonlyArray<readonly [sessionId: string, afterSeq: number | undefined]>
   readonly lastSeq: (sessionId: string) => number | undefined
-  /** A session event or gap from the gateway, with the size of its frame. */
-  readonly deliver: (event: Sequencer.Entry | ServerEvent.Gap, bytes: number) => void
+  /**
+   * A session event or gap from the gateway, with the size of its frame. Returns `true` when the
+   * event shows that the session's log restarted unannounced: re-join it from its start.
+   */
+  readonly deliver: (event: Sequencer.Entry | ServerEvent.Gap, bytes: number) => boolean
   /** The replay after a join ended: open holes become gaps, and what `expectReplay` waits for. */
   readonly replayComplete: (sessionId: string) => void
   /**
@@ -107,12 +110,7 @@ export const make = (options: {
     join: (sessionId, afterSeq) => {
       if (!joined.has(sessionId)) {
         forget()
-        joined.set(
-          sessionId,
-          Sequencer.make(sessionId, afterSeq, options.reorderWindow, (message) =>
-            options.report(message.includes("reset") ? "SessionReset" : "StaleEvent", message)
-          )
-        )
+        joined.set(sessionId, Sequencer.make(sessionId, afterSeq, options.reorderWindow, options.report))
       }
     },
     leave: (sessionId) => {
@@ -138,10 +136,11 @@ export const make = (options: {
         // Not joined: nothing vouches for its order or origin, so it joins no session stream;
         // it is still visible on `events`.
         options.publishAll(event, bytes)
-        return
+        return false
       }
-      if (type === "gap") sequencer.gap(event as ServerEvent.Gap, publish)
-      else sequencer.accept(event as Sequencer.Entry, bytes, publish)
+      if (type !== "gap") return sequencer.accept(event as Sequencer.Entry, bytes, publish)
+      sequencer.gap(event as ServerEvent.Gap, publish)
+      return false
     },
     replayComplete: (sessionId) => {
       joined.get(sessionId)?.settle(publish)
