@@ -408,6 +408,24 @@ describe("the sequencer tells a restarted log from a replayed one by time", () =
     for (const report of reports) assert.match(report, /^StaleEvent: .*older than any remembered/)
   })
 
+  it("a copy of an old event stamped anew looks like a restart, but the re-read of the log delivers nothing twice", () => {
+    // The gateway re-stamped one old event; its log did not restart. The client resets to 0 and
+    // reads the log again (the replay: the old events with their own times), then the live ones.
+    const replay = Array.from({ length: 100 }, (_, i) => [i + 1, 1_001 + i] as const)
+    const live = Array.from({ length: 20 }, (_, i) => [101 + i, 1_101 + i] as const)
+    const { out, restarts, reports } = run([[10, 2_000], ...replay, ...live])
+    assert.strictEqual(restarts[0], true)
+    assert.strictEqual(out[0], "reset 100->0")
+    const delivered = out.filter((item) => item.startsWith("text_delta")).map((item) => Number(item.split(" ")[1]))
+    // Every seq at most once: the re-stamped copy, then the live events (gaps in between, loudly).
+    assert.deepStrictEqual(delivered, [10, ...live.map(([seq]) => seq)])
+    assert.deepStrictEqual(
+      out.filter((item) => item.startsWith("gap")),
+      ["gap 1-9", "gap 11-100"]
+    )
+    assert.strictEqual(reports.filter((report) => report.startsWith("StaleEvent")).length, 100)
+  })
+
   it("an unknown event's ts is not trusted: neither a small nor an infinite one makes a stale copy look new", () => {
     for (const ts of [5, Number.POSITIVE_INFINITY, "later"]) {
       const { out, reports, restarts } = run([{ unknown: 101, ts }, [10, 1_010], { unknown: 1, ts: 1e12 }])

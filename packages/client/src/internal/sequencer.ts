@@ -125,6 +125,12 @@ const sameEntry = (a: Entry, b: Entry) =>
  */
 export const make = (sessionId: string, start: number | undefined, window: number, report: Report): Sequencer => {
   let last = start
+  /**
+   * Set by a restart noticed from a later `ts`: the newest time of the old log. Events at or before
+   * it are old copies (the re-read of a log that did not restart after all, if the gateway stamped
+   * a replayed event anew): dropped, so nothing is delivered twice.
+   */
+  let oldLogUntil: number | undefined
   const pending = new Map<number, Held>()
   /** The held `seq`s, possibly with some already released (skipped when they surface). */
   const order = heap()
@@ -198,6 +204,7 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     )
     emit({ type: "reset", sessionId, previousSeq: last!, seq }, itemBytes)
     last = seq
+    oldLogUntil = undefined
     pending.clear()
     order.clear()
     recent.fill(undefined)
@@ -222,6 +229,16 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
       if (last === undefined) {
         deliver(event, seq, bytes, emit)
         return false
+      }
+      if (oldLogUntil !== undefined) {
+        const time = timeOf(event)
+        if (time !== undefined && time <= oldLogUntil) {
+          report(
+            "StaleEvent",
+            `session ${sessionId}: dropped a ${event.type} with seq ${seq} at ${time}, from before the log restarted (its newest event was at ${oldLogUntil})`
+          )
+          return false
+        }
       }
       // The common case first: the next event in order (a stream snapshot there is one too).
       if (seq === last + 1) {
@@ -254,6 +271,7 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
         const newest = time === undefined ? undefined : newestTime()
         if (time !== undefined && newest !== undefined && time > newest) {
           reset(0, `seq ${seq} came again at ${time}, after the last delivered event (at ${newest})`, emit)
+          oldLogUntil = newest
           hold(event, seq, bytes, emit)
           return true
         }
