@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url"
 import { runClusterBench } from "./cluster.js"
 import { contenderNames, runCodecBench } from "./codec.js"
 import { runGatewayLoad } from "./gateway-load.js"
-import { fmt, pairedRatio } from "./measure.js"
+import { fmt, type Measurement, pairedRatio } from "./measure.js"
 import { declared } from "./peers.js"
 import { runFanOut, runRecovery, runStartup } from "./resilience.js"
 import { sessionStateSection } from "./session-state.js"
@@ -105,6 +105,7 @@ const sections: Record<string, () => Promise<void>> = {
         ? {
             frames: 2_000,
             rounds: 2,
+            warmRounds: 1,
             latencyRounds: 50,
             latencyWarm: 100,
             latencySteady: 100,
@@ -114,6 +115,7 @@ const sections: Record<string, () => Promise<void>> = {
         : {
             frames: 50_000,
             rounds: 12,
+            warmRounds: 6,
             latencyRounds: 2_000,
             latencyWarm: 10_000,
             latencySteady: 10_000,
@@ -124,7 +126,7 @@ const sections: Record<string, () => Promise<void>> = {
     out("## 2. Client: streaming throughput and request latency")
     out()
     out(
-      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decodeOrElse\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decodeOrElse\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds, each starting with the next contender in turn; CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
+      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decodeOrElse\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decodeOrElse\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds, each starting with the next contender in turn, after one run of each and the early rounds (reported last: Effect's stream code is still being compiled then); CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
     )
     out()
     out("| | median frames/s | min | max | CPU µs/frame (median) | frames per socket read | heap bytes/frame |")
@@ -153,6 +155,17 @@ const sections: Record<string, () => Promise<void>> = {
     const floorCpu = pairedRatio(r.floorCpu, r.rawCpu)
     out(
       `| per-round ratio, floor / raw | ${floorFps.median.toFixed(2)}x (${floorFps.min.toFixed(2)} to ${floorFps.max.toFixed(2)}) | | | ${floorCpu.median.toFixed(2)}x (${floorCpu.min.toFixed(2)} to ${floorCpu.max.toFixed(2)}) | | |`
+    )
+    const e = r.early
+    const earlyRatio = (a: Measurement, b: Measurement) => {
+      const x = pairedRatio(a, b)
+      return `${x.median.toFixed(2)}x (${x.min.toFixed(2)} to ${x.max.toFixed(2)})`
+    }
+    out(
+      `| early: the ${e.raw.fps.samples.length} rounds before these, client / raw | ${earlyRatio(e.client.fps, e.raw.fps)} | | | ${earlyRatio(e.client.cpu, e.raw.cpu)} | | |`
+    )
+    out(
+      `| early, floor / raw | ${earlyRatio(e.floor.fps, e.raw.fps)} | | | ${earlyRatio(e.floor.cpu, e.raw.cpu)} | | |`
     )
     out()
     const l = r.latency

@@ -351,6 +351,8 @@ export interface StreamingResult {
   readonly rawCodecBytes: number
   readonly floorBytes: number
   readonly clientBytes: number
+  /** The rounds before the measured ones (Effect's stream code still being compiled). */
+  readonly early: Record<"raw" | "floor" | "client", { readonly fps: Measurement; readonly cpu: Measurement }>
   readonly latency: Awaited<ReturnType<typeof latency>>
   readonly inFlight: Awaited<ReturnType<typeof inFlight>>
   readonly idle: IdleMemory
@@ -360,6 +362,8 @@ export interface StreamingResult {
 export const runStreamingBench = async (options: {
   readonly frames: number
   readonly rounds: number
+  /** Runs of each contender before the measured rounds. */
+  readonly warmRounds: number
   readonly latencyRounds: number
   /** Round trips of each loop before the steady-state measurement. */
   readonly latencyWarm: number
@@ -374,32 +378,44 @@ export const runStreamingBench = async (options: {
   const parse = (text: string) => JSON.parse(text)
   const decode = (text: string) => codec.decodeOrElse(text, rejected)
   try {
-    // Warm-up: the JIT compiles each path before anything is recorded.
-    await rawRun(url, options.frames, parse)
-    await rawRun(url, options.frames, decode)
-    await floorRun(url, options.frames, codec)
-    await clientRun(url, options.frames)
-    const raw: Array<Run> = []
-    const rawCodec: Array<Run> = []
-    const floor: Array<Run> = []
-    const ours: Array<Run> = []
-    const contenders: ReadonlyArray<readonly [Array<Run>, () => Promise<Run>]> = [
-      [raw, () => rawRun(url, options.frames, parse)],
-      [rawCodec, () => rawRun(url, options.frames, decode)],
-      [floor, () => floorRun(url, options.frames, codec)],
-      [ours, () => clientRun(url, options.frames)]
+    const runners: ReadonlyArray<() => Promise<Run>> = [
+      () => rawRun(url, options.frames, parse),
+      () => rawRun(url, options.frames, decode),
+      () => floorRun(url, options.frames, codec),
+      () => clientRun(url, options.frames)
     ]
-    // Each round starts with the next contender: none always runs after the same one (and pays
-    // for the garbage it left) or always first.
-    for (let i = 0; i < options.rounds; i++) {
-      for (let k = 0; k < contenders.length; k++) {
-        const [runs, run] = contenders[(i + k) % contenders.length]!
-        runs.push(await run())
+    /** `rounds` rounds of every contender; each round starts with the next one in turn, so none
+     * always runs after the same one (and pays for the garbage it left) or always first. */
+    const roundsOf = async (rounds: number) => {
+      const runs: Array<Array<Run>> = runners.map(() => [])
+      for (let i = 0; i < rounds; i++) {
+        for (let k = 0; k < runners.length; k++) {
+          const which = (i + k) % runners.length
+          runs[which]!.push(await runners[which]!())
+        }
       }
+      return runs
     }
+    // One run of each before anything is recorded; then the early rounds, while the JIT still
+    // compiles Effect's stream machinery (the client's consumer spent 4x less per wake after 1,100
+    // wakes than in its first 186: bench/ANALYSIS.md, "Streaming: rotated rounds"); then the
+    // measured rounds, in steady state.
+    await roundsOf(1)
+    const [rawEarly, , floorEarly, oursEarly] = await roundsOf(options.warmRounds)
+    const [raw, rawCodec, floor, ours] = (await roundsOf(options.rounds)) as [
+      Array<Run>,
+      Array<Run>,
+      Array<Run>,
+      Array<Run>
+    ]
+    const early = (runs: Array<Run>) => ({
+      fps: summarize(runs.map((r) => r.framesPerSecond)),
+      cpu: summarize(runs.map((r) => r.cpuMicrosPerFrame))
+    })
     const median = (runs: Array<Run>, f: (run: Run) => number) => summarize(runs.map(f)).median
     return {
       frames: options.frames,
+      early: { raw: early(rawEarly!), floor: early(floorEarly!), client: early(oursEarly!) },
       raw: summarize(raw.map((r) => r.framesPerSecond)),
       rawCodec: summarize(rawCodec.map((r) => r.framesPerSecond)),
       floor: summarize(floor.map((r) => r.framesPerSecond)),
