@@ -397,9 +397,9 @@ export const runStreamingBench = async (options: {
       return runs
     }
     // One run of each before anything is recorded; then the early rounds, while the JIT still
-    // compiles Effect's stream machinery (the client's consumer spent 4x less per wake after 1,100
-    // wakes than in its first 186: bench/ANALYSIS.md, "Streaming: rotated rounds"); then the
-    // measured rounds, in steady state.
+    // compiles Effect's stream machinery (the work woken per socket read took 3.7x to 3.8x less
+    // CPU per frame in a client's sixth run of 100,000 frames than in its first:
+    // bench/stream-consumer-wakes.ts); then the measured rounds, in steady state.
     await roundsOf(1)
     const [rawEarly, , floorEarly, oursEarly] = await roundsOf(options.warmRounds)
     const [raw, rawCodec, floor, ours] = (await roundsOf(options.rounds)) as [
