@@ -159,7 +159,10 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
     }
   }
 
-  /** Holds an event past the next expected one; past `window` held, the earliest hole becomes a gap. */
+  /**
+   * Delivers an event that is the next one in order (and what it releases); holds one past it,
+   * and past `window` held, the earliest hole becomes a gap.
+   */
   const hold = (event: Entry, seq: number, bytes: number, emit: Emit) => {
     if (seq === last! + 1) {
       deliver(event, seq, bytes, emit)
@@ -259,8 +262,7 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
           // Another event at a position already delivered: the log was rewritten under us.
           reset(seq - 1, `seq ${seq} came again as another event`, emit)
           // Now the next one in order.
-          deliver(event, seq, bytes, emit)
-          if (pending.size > 0) flush(emit)
+          hold(event, seq, bytes, emit)
           return false
         }
         // Older than any remembered, but later than the newest delivered: not something delivered
