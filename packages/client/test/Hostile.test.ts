@@ -370,6 +370,16 @@ describe("the sequencer tells a restarted log from a replayed one by time", () =
     ])
   })
 
+  it("another event at a recently delivered seq (even with an earlier ts) resets to 0 and asks for the log again", () => {
+    const { out, restarts, reports } = run([
+      [90, 1_050],
+      ...Array.from({ length: 89 }, (_, i) => [i + 1, 900 + i] as const)
+    ])
+    assert.deepStrictEqual(restarts[0], true)
+    assert.deepStrictEqual(out, ["reset 100->0", ...Array.from({ length: 90 }, (_, i) => `text_delta ${i + 1}`)])
+    assert.match(reports[0]!, /^SessionReset: .*from seq 100 to 0 \(seq 90 came again as another event\)/)
+  })
+
   it("the new log's first events out of order: none is lost (the later one waits for the earlier)", () => {
     const { out, restarts } = run([
       [2, 5_001],
@@ -532,15 +542,19 @@ for (const harness of [inMemory, seedProfile(inMemory)]) {
   })
 }
 
-describe("a restarted log longer ago than the client remembers (seed profile: no lastSeq)", () => {
-  for (const othersTurn of [false, true]) {
+describe("a log restarted while the client was away (seed profile: no lastSeq)", () => {
+  for (const [othersTurn, long] of [
+    [false, true],
+    [true, true],
+    [true, false]
+  ] as const) {
     it.scopedLive(
-      `the first event of the new log, later than the last delivered, resets the session and the whole new log follows${othersTurn ? " (another client's turn while this one was away included)" : ""}`,
+      `the first event of the new log ${long ? "(the old log longer than remembered), later than the last delivered," : "(at a seq delivered recently, as another event)"} resets the session and the whole new log follows${othersTurn ? " (another client's turn while this one was away included)" : ""}`,
       () =>
         Effect.gen(function* () {
           const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
           // The client remembers the last 16 delivered events; the log before the failover holds more.
-          const c = yield* client({ reconnectSchedule: Schedule.spaced("300 millis"), reorderWindow: 16 })
+          const c = yield* client({ reconnectSchedule: Schedule.spaced("300 millis"), reorderWindow: long ? 16 : 64 })
           const session = yield* c.createSession("echo")
           yield* c.joinSession(session.id)
           const items = yield* c.subscribeSession(session.id)
@@ -550,7 +564,7 @@ describe("a restarted log longer ago than the client remembers (seed profile: no
             Effect.timeout("10 seconds"),
             Effect.fork
           )
-          for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= 40; i++) {
+          for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= (long ? 40 : 10); i++) {
             yield* c.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
           }
           const before = (yield* gateway.sessionLog(session.id)).length

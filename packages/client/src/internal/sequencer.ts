@@ -257,23 +257,29 @@ export const make = (sessionId: string, start: number | undefined, window: numbe
       if (seq <= last) {
         if (pending.has(seq)) return false
         const seen = recent[seq & mask]
-        if (seen !== undefined && seen.seq === seq) {
-          if (sameEntry(seen, event)) return false
-          // Another event at a position already delivered: the log was rewritten under us.
-          reset(seq - 1, `seq ${seq} came again as another event`, emit)
-          // Now the next one in order.
-          hold(event, seq, bytes, emit)
-          return false
-        }
-        // Older than any remembered, but later than the newest delivered: not something delivered
-        // before (a log's times do not go back, a replay keeps them), so the log restarted (a
-        // failover, with a gateway that does not say where its log stands, as the seeds' does not).
-        // What the new log holds before this event is fetched again from its start.
+        const again = seen !== undefined && seen.seq === seq
+        if (again && sameEntry(seen, event)) return false
+        // Another event at a position already delivered (the log was rewritten under us), or one
+        // older than any remembered but later than the newest delivered (a log's times do not go
+        // back, a replay keeps them: not something delivered before): the log restarted (a
+        // failover, with a gateway that does not say where its log stands, as the seeds' does
+        // not). Where the new log stands is unknown: the session goes back to 0 and what the new
+        // log holds before this event is fetched again (the caller re-joins from 0).
         const time = timeOf(event)
         const newest = time === undefined ? undefined : newestTime()
-        if (time !== undefined && newest !== undefined && time > newest) {
-          reset(0, `seq ${seq} came again at ${time}, after the last delivered event (at ${newest})`, emit)
-          oldLogUntil = newest
+        const later = time !== undefined && newest !== undefined && time > newest
+        if (again || later) {
+          reset(
+            0,
+            again
+              ? `seq ${seq} came again as another event`
+              : `seq ${seq} came again at ${time}, after the last delivered event (at ${newest})`,
+            emit
+          )
+          // What is not later than the old log's newest event is an old copy from here on (a
+          // gateway that stamped a replayed event anew made it look new: the re-read of its log
+          // then delivers nothing twice).
+          if (later) oldLogUntil = newest
           hold(event, seq, bytes, emit)
           return true
         }
