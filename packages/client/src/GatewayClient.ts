@@ -326,11 +326,12 @@ export const make = (
       wake: timers.wake
     })
     timers.add(requests.tick)
+    const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
     const supervisor: Supervisor.Supervisor = yield* Supervisor.make({
       transport,
       url: options.url,
       maxMessageBytes,
-      connectTimeout: Duration.decode(options.connectTimeout ?? "10 seconds"),
+      connectTimeout,
       requests,
       handler: Dispatch.make({
         codec,
@@ -339,6 +340,7 @@ export const make = (
         events,
         warnings,
         scope,
+        replayTimeout: connectTimeout,
         onIdentity: (link, event) => supervisor.setIdentity(event.identity, link)
       }),
       protocolVersions: ConnectionState.supportedProtocolVersions,

@@ -599,6 +599,51 @@ describe("a log restarted while the client was away (seed profile: no lastSeq)",
   }
 })
 
+describe("a turn started while a noticed restart is being read again (seed profile: no clientTurnId echo)", () => {
+  it.scopedLive("is confirmed by its own turn_started, not by another client's in the replay", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
+      const a = yield* client({ reconnectSchedule: Schedule.spaced("300 millis"), reorderWindow: 16 })
+      const session = yield* a.createSession("echo")
+      yield* a.joinSession(session.id)
+      for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= 46; i++) {
+        yield* a.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
+      }
+      const [first] = yield* gateway.connections
+      yield* first!.drop()
+      yield* gateway.restartSessionLog(session.id)
+      // While A is away, B runs a turn: the new log's first events, which A has not seen.
+      const b = yield* client({})
+      yield* b.turn(session.id, "B while A away").pipe(Stream.runDrain)
+      yield* eventually(
+        Effect.map(a.state.get, (s) => s._tag === "Connected"),
+        "reconnected"
+      )
+      yield* Effect.sleep("50 millis")
+      // A's application starts its turn as soon as it sees the session reset.
+      const items = yield* a.subscribeSession(session.id)
+      const mine = yield* items.pipe(
+        Stream.filter((item) => item.type === "reset"),
+        Stream.take(1),
+        Stream.runDrain,
+        Effect.zipRight(a.turn(session.id, "mine").pipe(Stream.runCollect)),
+        Effect.timeout("5 seconds"),
+        Effect.fork
+      )
+      yield* Effect.sleep("20 millis")
+      // A's connection is slow with turn_started frames: B's, in the replay, comes after A's run_turn went out.
+      const connections = yield* gateway.connections
+      yield* connections.at(-1)!.faults.delay("turn_started", 100)
+      // An event of the new log at a seq A passed long ago, later than anything A saw: A notices the restart.
+      yield* b.stopTurn(session.id)
+      const turn = Chunk.toReadonlyArray(yield* Fiber.join(mine))
+      const end = turn[turn.length - 1]
+      assert.deepStrictEqual(end?.type === "turn_complete" && end.finalText, "Echo: mine")
+      assert.isTrue(turn.every((item) => item.type === "gap" || item.type === "reset" || item.seq > 7))
+    })
+  )
+})
+
 describe("events dropped as stale are reported", () => {
   it.scopedLive(
     "after a gap up to seq 2^53-1 what follows is reported (StaleEvent), and the next join resets the session",

@@ -7,6 +7,7 @@
  * @internal
  */
 import { CloseCode, type Codec, ProtocolError, ServerEvent } from "@diminuendo/protocol"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { DiagnosticReason } from "../Diagnostic.js"
@@ -36,6 +37,8 @@ export const make = (deps: {
   readonly warnings: Warnings
   /** Where the client's own follow-up work runs (re-joins). */
   readonly scope: Scope.Scope
+  /** How long a re-join's replay may take before the requests it holds back go anyway. */
+  readonly replayTimeout: Duration.Duration
   /** An `authenticated` no request asked for (dev mode): who the connection is signed in as. */
   readonly onIdentity: (link: Link.Link, event: ServerEvent.Authenticated) => Effect.Effect<void>
 }) => {
@@ -46,16 +49,33 @@ export const make = (deps: {
     return undefined
   }
 
-  /** The session's log went backwards: join again from its new position to get the new log. */
-  const rejoin = (link: Link.Link, sessionId: string) =>
-    Effect.asVoid(
+  /**
+   * The session's log went backwards: join again from its new position to get the new log. Until
+   * its replay has ended, a request a session event confirms waits (`Sessions.fence`): against a
+   * gateway that does not echo `clientTurnId`, another client's `turn_started` in the replay would
+   * confirm it. The fence is set now, before the application sees the reset.
+   */
+  const rejoin = (link: Link.Link, sessionId: string) => {
+    const release = sessions.fence(sessionId)
+    const replay = sessions.expectReplay(sessionId)
+    return Effect.asVoid(
       Effect.forkIn(
-        Effect.ignore(
-          requests.exchange({ type: "join_session", sessionId, afterSeq: sessions.lastSeq(sessionId) ?? 0 }, () => link)
-        ),
+        requests
+          .exchange({ type: "join_session", sessionId, afterSeq: sessions.lastSeq(sessionId) ?? 0 }, () => link)
+          .pipe(
+            Effect.zipRight(Effect.timeout(replay.wait, deps.replayTimeout)),
+            Effect.ignore,
+            Effect.ensuring(
+              Effect.sync(() => {
+                replay.cancel()
+                release()
+              })
+            )
+          ),
         deps.scope
       )
     )
+  }
 
   const onFrame = (link: Link.Link, frame: Transport.Frame): Effect.Effect<void> | undefined => {
     if (typeof frame !== "string") {

@@ -72,11 +72,14 @@ export const make = (deps: MethodsDeps): GatewayClient => {
     Effect.suspend(() => (sessions.isJoined(sessionId) ? Effect.void : Effect.asVoid(joinSession(sessionId))))
 
   /** A fire-and-forget message, confirmed by a session event of its session (joined first). */
-  const confirmed = <T extends Correlation.ConfirmedType>(message: ClientMessage.ByType<T>) =>
-    Effect.zipRight(
-      ensureJoined((message as { readonly sessionId: string }).sessionId),
+  const confirmed = <T extends Correlation.ConfirmedType>(message: ClientMessage.ByType<T>) => {
+    const { sessionId } = message as { readonly sessionId: string }
+    // Not while the session is joined again after its log restarted: its replay may confirm it.
+    return Effect.zipRight(
+      Effect.zipRight(ensureJoined(sessionId), sessions.afterRejoin(sessionId)),
       exchange(message)
     ) as Effect.Effect<Correlation.ConfirmationOf<T>, GatewayError>
+  }
 
   const leaveSession = (sessionId: string) =>
     Effect.gen(function* () {

@@ -53,6 +53,13 @@ export interface Sessions {
   readonly fail: (sessionId: string, error: GatewayError) => void
   /** Ends every session stream: normally when the client closes, failing with `error` when it gave up. */
   readonly end: (error?: GatewayError) => void
+  /**
+   * Marks the session as being joined again after its log went backwards, until the returned
+   * function is called: meanwhile `afterRejoin` waits.
+   */
+  readonly fence: (sessionId: string) => () => void
+  /** Waits while the session is fenced (at once when it is not). */
+  readonly afterRejoin: (sessionId: string) => Effect.Effect<void>
   /** Session fan-outs alive (for tests of cleanup). */
   readonly fanOuts: () => number
 }
@@ -68,6 +75,8 @@ export const make = (options: {
   const fanOuts = new Map<string, Broadcast.Broadcast<Sequencer.SessionItem>>()
   /** Set once `end` ran: how every session stream ends (`None` normally, `Some` failing). */
   let ended: Option.Option<GatewayError> | undefined
+  /** Sessions being joined again (`fence`): how many re-joins, and who waits for them to end. */
+  const fences = new Map<string, { count: number; readonly waiters: Set<() => void> }>()
   /** Who waits for a session's next `replay_complete` (`expectReplay`). */
   const replayWaiters = new Map<string, Set<() => void>>()
   /**
@@ -171,6 +180,30 @@ export const make = (options: {
       })
       return { wait, cancel }
     },
+    fence: (sessionId) => {
+      let fence = fences.get(sessionId)
+      if (fence === undefined) fences.set(sessionId, (fence = { count: 0, waiters: new Set() }))
+      fence.count += 1
+      let released = false
+      return () => {
+        if (released) return
+        released = true
+        fence.count -= 1
+        if (fence.count > 0) return
+        if (fences.get(sessionId) === fence) fences.delete(sessionId)
+        for (const waiter of fence.waiters) waiter()
+      }
+    },
+    afterRejoin: (sessionId) =>
+      Effect.suspend(() => {
+        const fence = fences.get(sessionId)
+        if (fence === undefined) return Effect.void
+        return Effect.async<void>((resume) => {
+          const waiter = () => resume(Effect.void)
+          fence.waiters.add(waiter)
+          return Effect.sync(() => void fence.waiters.delete(waiter))
+        })
+      }),
     position: (sessionId, seq) => joined.get(sessionId)?.position(seq, publish) ?? false,
     subscribe: (sessionId, bounds) =>
       Effect.suspend(() => {
