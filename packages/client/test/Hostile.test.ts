@@ -25,7 +25,9 @@ import * as TestClock from "effect/TestClock"
 import WebSocket, { WebSocketServer } from "ws"
 import type * as GatewayClient from "../src/GatewayClient.js"
 import * as Client from "../src/GatewayClient.js"
+import * as Broadcast from "../src/internal/broadcast.js"
 import * as Sequencer from "../src/internal/sequencer.js"
+import * as Warnings from "../src/internal/warnings.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as Transport from "../src/Transport.js"
 import * as WebSocketTransport from "../src/WebSocketTransport.js"
@@ -806,6 +808,21 @@ describe("bad frames do not flood the log", () => {
       const discarded = lines.filter((line) => line.includes("discarded a frame"))
       assert.isAtMost(discarded.length, 10)
       assert.isAtLeast(discarded.length, 1)
+    })
+  )
+
+  it.effect("a session reset is logged as a reset, a stale event as a discarded frame", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message }) => void lines.push(String(message)))
+      const warnings = Warnings.make(Broadcast.make(), yield* Effect.clock)
+      warnings.warn({ reason: "SessionReset", message: "session s: the gateway's log went back", excerpt: "" })
+      warnings.warn({ reason: "StaleEvent", message: "session s: dropped a text_delta", excerpt: "" })
+      yield* warnings.drain()!.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.deepStrictEqual(lines, [
+        "a session's log went back; the session was reset",
+        "discarded a frame from the gateway"
+      ])
     })
   )
 })

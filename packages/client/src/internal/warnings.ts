@@ -53,9 +53,11 @@ export const make = (diagnostics: Broadcast<Diagnostic>, clock: Clock.Clock): Wa
       }
       logged += 1
       queued.push(
-        Effect.logWarning("discarded a frame from the gateway").pipe(
-          Effect.annotateLogs({ reason: diagnostic.reason, message: diagnostic.message })
-        )
+        Effect.logWarning(
+          diagnostic.reason === "SessionReset"
+            ? "a session's log went back; the session was reset"
+            : "discarded a frame from the gateway"
+        ).pipe(Effect.annotateLogs({ reason: diagnostic.reason, message: diagnostic.message }))
       )
     },
     drain: () => {
