@@ -10,6 +10,7 @@ import * as Socket from "@effect/platform/Socket"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -17,6 +18,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -27,6 +29,7 @@ import type * as GatewayClient from "../src/GatewayClient.js"
 import * as Client from "../src/GatewayClient.js"
 import * as Broadcast from "../src/internal/broadcast.js"
 import * as Sequencer from "../src/internal/sequencer.js"
+import * as Sessions from "../src/internal/sessions.js"
 import * as Warnings from "../src/internal/warnings.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as Transport from "../src/Transport.js"
@@ -642,6 +645,26 @@ describe("a turn started while a noticed restart is being read again (seed profi
       const end = turn[turn.length - 1]
       assert.deepStrictEqual(end?.type === "turn_complete" && end.finalText, "Echo: mine")
       assert.isTrue(turn.every((item) => item.type === "gap" || item.type === "reset" || item.seq > 7))
+    })
+  )
+})
+
+describe("a re-join's fence holds nothing up for good", () => {
+  it.effect("a fence never released lets its waiter go after its timeout, and is dropped", () =>
+    Effect.gen(function* () {
+      const sessions = Sessions.make({ publishAll: () => {}, reorderWindow: 16, report: () => {} })
+      sessions.fence("s", Duration.seconds(10))
+      const waiting = yield* Effect.fork(sessions.afterRejoin("s"))
+      yield* TestClock.adjust("9 seconds")
+      assert.isNull(yield* Fiber.poll(waiting).pipe(Effect.map(Option.getOrNull)))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(waiting)
+      // Dropped: the next request does not wait.
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(Effect.timeout(sessions.afterRejoin("s"), "1 millis"))))
+      const release = sessions.fence("s", Duration.seconds(10))
+      const released = yield* Effect.fork(sessions.afterRejoin("s"))
+      release()
+      yield* Fiber.join(released)
     })
   )
 })

@@ -56,7 +56,7 @@ export const make = (deps: {
    * confirm it. The fence is set now, before the application sees the reset.
    */
   const rejoin = (link: Link.Link, sessionId: string) => {
-    const release = sessions.fence(sessionId)
+    const release = sessions.fence(sessionId, deps.replayTimeout)
     const replay = sessions.expectReplay(sessionId)
     return Effect.asVoid(
       Effect.forkIn(

@@ -6,6 +6,7 @@
  * @internal
  */
 import type { ServerEvent } from "@diminuendo/protocol"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -55,9 +56,10 @@ export interface Sessions {
   readonly end: (error?: GatewayError) => void
   /**
    * Marks the session as being joined again after its log went backwards, until the returned
-   * function is called: meanwhile `afterRejoin` waits.
+   * function is called: meanwhile `afterRejoin` waits, each waiter at most `timeout` (after which
+   * the fence is dropped: one that is never released holds nothing up for good).
    */
-  readonly fence: (sessionId: string) => () => void
+  readonly fence: (sessionId: string, timeout: Duration.Duration) => () => void
   /** Waits while the session is fenced (at once when it is not). */
   readonly afterRejoin: (sessionId: string) => Effect.Effect<void>
   /** Session fan-outs alive (for tests of cleanup). */
@@ -76,7 +78,10 @@ export const make = (options: {
   /** Set once `end` ran: how every session stream ends (`None` normally, `Some` failing). */
   let ended: Option.Option<GatewayError> | undefined
   /** Sessions being joined again (`fence`): how many re-joins, and who waits for them to end. */
-  const fences = new Map<string, { count: number; readonly waiters: Set<() => void> }>()
+  const fences = new Map<
+    string,
+    { count: number; readonly waiters: Set<() => void>; readonly timeout: Duration.Duration }
+  >()
   /** Who waits for a session's next `replay_complete` (`expectReplay`). */
   const replayWaiters = new Map<string, Set<() => void>>()
   /**
@@ -180,9 +185,9 @@ export const make = (options: {
       })
       return { wait, cancel }
     },
-    fence: (sessionId) => {
+    fence: (sessionId, timeout) => {
       let fence = fences.get(sessionId)
-      if (fence === undefined) fences.set(sessionId, (fence = { count: 0, waiters: new Set() }))
+      if (fence === undefined) fences.set(sessionId, (fence = { count: 0, waiters: new Set(), timeout }))
       fence.count += 1
       let released = false
       return () => {
@@ -198,11 +203,16 @@ export const make = (options: {
       Effect.suspend(() => {
         const fence = fences.get(sessionId)
         if (fence === undefined) return Effect.void
-        return Effect.async<void>((resume) => {
+        const released = Effect.async<void>((resume) => {
           const waiter = () => resume(Effect.void)
           fence.waiters.add(waiter)
           return Effect.sync(() => void fence.waiters.delete(waiter))
         })
+        return Effect.catchAll(Effect.timeout(released, fence.timeout), () =>
+          Effect.sync(() => {
+            if (fences.get(sessionId) === fence) fences.delete(sessionId)
+          })
+        )
       }),
     position: (sessionId, seq) => joined.get(sessionId)?.position(seq, publish) ?? false,
     subscribe: (sessionId, bounds) =>
