@@ -669,6 +669,31 @@ describe("a re-join's fence holds nothing up for good", () => {
   )
 })
 
+describe("a turn whose turn_started was dropped (seed profile, a gateway that reorders a fresh join's first events)", () => {
+  it.scopedLive("still ends with its turn_complete: turn() takes the turn from its first event seen", () =>
+    Effect.gen(function* () {
+      const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
+      const a = yield* client({})
+      const session = yield* a.createSession("echo")
+      yield* a.joinSession(session.id)
+      const stale = yield* a.diagnostics.pipe(
+        Stream.filter((d) => d.reason === "StaleEvent"),
+        Stream.take(1),
+        Stream.runCollect,
+        Effect.fork
+      )
+      // turn_started (seq 1) comes after seq 2: with no position yet, 2 sets it and 1 is dropped.
+      yield* gateway.faults.reorderSessionEvents(1)
+      const items = Chunk.toReadonlyArray(
+        yield* a.turn(session.id, "hello").pipe(Stream.runCollect, Effect.timeout("5 seconds"))
+      )
+      const end = items[items.length - 1]
+      assert.deepStrictEqual(end?.type === "turn_complete" && end.finalText, "Echo: hello")
+      assert.match(Chunk.unsafeHead(yield* Fiber.join(stale)).message, /dropped a turn_started with seq 1/)
+    })
+  )
+})
+
 describe("events dropped as stale are reported", () => {
   it.scopedLive(
     "after a gap up to seq 2^53-1 what follows is reported (StaleEvent), and the next join resets the session",

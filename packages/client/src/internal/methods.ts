@@ -148,8 +148,10 @@ export const make = (deps: MethodsDeps): GatewayClient => {
         let inTurn = false
         let ended = false
         return items.pipe(
+          // From the turn's first event on: its `turn_started`, or, should that one have been dropped
+          // (a gateway that reordered it before the session's first event), the next of its events.
           Stream.filter((item) => {
-            if (!inTurn && item.type === "turn_started" && item.turnId === started.turnId) inTurn = true
+            if (!inTurn && (item as { readonly turnId?: unknown }).turnId === started.turnId) inTurn = true
             return inTurn
           }),
           Stream.takeUntil(
