@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import WebSocket from "ws"
+import { rawRoundTrips } from "./measure.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const requests = Number(process.argv[2] ?? 2_000)
@@ -25,32 +26,6 @@ const server = spawn(process.execPath, ["--import", "tsx", path.join(here, "stre
 const port = await new Promise<number>((resolve) => server.stdout!.once("data", (d) => resolve(Number(String(d)))))
 const url = `ws://127.0.0.1:${port}`
 
-type Kind = "ping" | "read_file"
-const frameOf = (kind: Kind, i: number) =>
-  JSON.stringify(
-    kind === "ping"
-      ? { type: "ping", ts: i, requestId: `p${i}` }
-      : { type: "read_file", sessionId: "s-1", path: "a.ts", requestId: `p${i}` }
-  )
-/** `count` raw round trips: send, wait for the reply, `JSON.parse` it; µs each. */
-const rawRoundTrips = (socket: WebSocket, kind: Kind, count: number): Promise<Array<number>> =>
-  new Promise((resolve) => {
-    const out: Array<number> = []
-    let sent = 0
-    const next = () => {
-      sent = performance.now()
-      socket.send(frameOf(kind, out.length))
-    }
-    const onMessage = (data: WebSocket.RawData) => {
-      JSON.parse(data.toString())
-      out.push((performance.now() - sent) * 1000)
-      if (out.length < count) return next()
-      socket.off("message", onMessage)
-      resolve(out)
-    }
-    socket.on("message", onMessage)
-    next()
-  })
 const socket = await new Promise<WebSocket>((resolve) => {
   const ws = new WebSocket(url)
   const onMessage = (data: WebSocket.RawData) => {

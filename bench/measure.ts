@@ -3,6 +3,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import type WebSocket from "ws"
 
 /**
  * Interleaved measurement: every round runs each contender once, in turn, so noise from the
@@ -115,3 +116,33 @@ export const wakingBuffer = <A>() => {
     stream: Stream.repeatEffectChunkOption(pull)
   }
 }
+
+/** A request of the latency loops. */
+export type RequestKind = "ping" | "read_file"
+
+const frameOf = (kind: RequestKind, i: number) =>
+  JSON.stringify(
+    kind === "ping"
+      ? { type: "ping", ts: i, requestId: `p${i}` }
+      : { type: "read_file", sessionId: "s-1", path: "a.ts", requestId: `p${i}` }
+  )
+
+/** A raw `ws` request/response loop: send, wait for the reply, `JSON.parse` it, next. */
+export const rawRoundTrips = (socket: WebSocket, kind: RequestKind, count: number): Promise<Array<number>> =>
+  new Promise((resolve) => {
+    const out: Array<number> = []
+    let sent = 0
+    const next = () => {
+      sent = performance.now()
+      socket.send(frameOf(kind, out.length))
+    }
+    const onMessage = (data: WebSocket.RawData) => {
+      JSON.parse(data.toString())
+      out.push((performance.now() - sent) * 1000)
+      if (out.length < count) return next()
+      socket.off("message", onMessage)
+      resolve(out)
+    }
+    socket.on("message", onMessage)
+    next()
+  })

@@ -17,7 +17,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 import WebSocket from "ws"
-import { heapCounter, type Measurement, summarize, wakingBuffer } from "./measure.js"
+import { heapCounter, type Measurement, rawRoundTrips, summarize, wakingBuffer } from "./measure.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -153,35 +153,6 @@ const clientRun = (url: string, frames: number): Promise<Run> =>
       })
     ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
   )
-
-type RequestKind = "ping" | "read_file"
-
-const frameOf = (kind: RequestKind, i: number) =>
-  JSON.stringify(
-    kind === "ping"
-      ? { type: "ping", ts: i, requestId: `p${i}` }
-      : { type: "read_file", sessionId: "s-1", path: "a.ts", requestId: `p${i}` }
-  )
-
-/** A raw `ws` request/response loop: send, wait for the reply, `JSON.parse` it, next. */
-const rawRoundTrips = (socket: WebSocket, kind: RequestKind, count: number): Promise<Array<number>> =>
-  new Promise((resolve) => {
-    const out: Array<number> = []
-    let sent = 0
-    const next = () => {
-      sent = performance.now()
-      socket.send(frameOf(kind, out.length))
-    }
-    const onMessage = (data: WebSocket.RawData) => {
-      JSON.parse(data.toString())
-      out.push((performance.now() - sent) * 1000)
-      if (out.length < count) return next()
-      socket.off("message", onMessage)
-      resolve(out)
-    }
-    socket.on("message", onMessage)
-    next()
-  })
 
 /**
  * Round trips of `ping` and `read_file`, raw and through the client, each on its own connection
