@@ -547,6 +547,36 @@ for (const harness of [inMemory, seedProfile(inMemory)]) {
   })
 }
 
+/**
+ * A session on the seed-profile gateway, its client with the given `reorderWindow`, whose log is
+ * run past `oldLog` events. `failover` drops the client, restarts the log, runs `whileAway` with
+ * another client (its turn, say) and returns once the first client is connected again.
+ */
+const seedSessionWithOldLog = (reorderWindow: number, oldLog: number) =>
+  Effect.gen(function* () {
+    const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
+    const c = yield* client({ reconnectSchedule: Schedule.spaced("300 millis"), reorderWindow })
+    const session = yield* c.createSession("echo")
+    yield* c.joinSession(session.id)
+    for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= oldLog; i++) {
+      yield* c.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
+    }
+    const failover = (whileAway?: (other: GatewayClient.GatewayClient) => Effect.Effect<void, unknown>) =>
+      Effect.gen(function* () {
+        const [control] = yield* gateway.connections
+        yield* control!.drop()
+        yield* gateway.restartSessionLog(session.id)
+        // Before the first client is back: the new log's first events are not sent to it live.
+        if (whileAway !== undefined) yield* whileAway(yield* client({}))
+        yield* eventually(
+          Effect.map(c.state.get, (state) => state._tag === "Connected"),
+          "reconnected"
+        )
+        yield* Effect.sleep("50 millis")
+      })
+    return { c, gateway, session, failover }
+  })
+
 describe("a log restarted while the client was away (seed profile: no lastSeq)", () => {
   for (const [othersTurn, long] of [
     [false, true],
@@ -557,11 +587,8 @@ describe("a log restarted while the client was away (seed profile: no lastSeq)",
       `the first event of the new log ${long ? "(the old log longer than remembered), later than the last delivered," : "(at a seq delivered recently, as another event)"} resets the session and the whole new log follows${othersTurn ? " (another client's turn while this one was away included)" : ""}`,
       () =>
         Effect.gen(function* () {
-          const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
-          // The client remembers the last 16 delivered events; the log before the failover holds more.
-          const c = yield* client({ reconnectSchedule: Schedule.spaced("300 millis"), reorderWindow: long ? 16 : 64 })
-          const session = yield* c.createSession("echo")
-          yield* c.joinSession(session.id)
+          // With `long`, the client remembers the last 16 delivered events and the old log holds more.
+          const { c, failover, gateway, session } = yield* seedSessionWithOldLog(long ? 16 : 64, long ? 40 : 10)
           const items = yield* c.subscribeSession(session.id)
           const collected = yield* items.pipe(
             Stream.takeUntil((item) => item.type === "turn_complete" && item.finalText === "Echo: after the failover"),
@@ -569,23 +596,10 @@ describe("a log restarted while the client was away (seed profile: no lastSeq)",
             Effect.timeout("10 seconds"),
             Effect.fork
           )
-          for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= (long ? 40 : 10); i++) {
-            yield* c.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
-          }
           const before = (yield* gateway.sessionLog(session.id)).length
-          const [control] = yield* gateway.connections
-          yield* control!.drop()
-          yield* gateway.restartSessionLog(session.id)
-          if (othersTurn) {
-            // Before this client is back: the new log's first events are not sent to it live.
-            const other = yield* client({})
-            yield* other.turn(session.id, "while away").pipe(Stream.runDrain)
-          }
-          yield* eventually(
-            Effect.map(c.state.get, (s) => s._tag === "Connected"),
-            "reconnected"
+          yield* failover(
+            othersTurn ? (other) => other.turn(session.id, "while away").pipe(Stream.runDrain) : undefined
           )
-          yield* Effect.sleep("50 millis")
           yield* c.turn(session.id, "after the failover").pipe(Stream.runDrain)
           const seen = Chunk.toReadonlyArray(yield* Fiber.join(collected))
           const reset = seen.find((item) => item.type === "reset")
@@ -607,24 +621,13 @@ describe("a log restarted while the client was away (seed profile: no lastSeq)",
 describe("a turn started while a noticed restart is being read again (seed profile: no clientTurnId echo)", () => {
   it.scopedLive("is confirmed by its own turn_started, not by another client's in the replay", () =>
     Effect.gen(function* () {
-      const { client, gateway } = yield* seedProfile(inMemory).setup({ heartbeatIntervalMs: 0, agentStepMs: 1 })
-      const a = yield* client({ reconnectSchedule: Schedule.spaced("300 millis"), reorderWindow: 16 })
-      const session = yield* a.createSession("echo")
-      yield* a.joinSession(session.id)
-      for (let i = 0; (yield* gateway.sessionLog(session.id)).length <= 46; i++) {
-        yield* a.turn(session.id, `before ${i}`).pipe(Stream.runDrain)
-      }
-      const [first] = yield* gateway.connections
-      yield* first!.drop()
-      yield* gateway.restartSessionLog(session.id)
+      const { c: a, failover, gateway, session } = yield* seedSessionWithOldLog(16, 46)
       // While A is away, B runs a turn: the new log's first events, which A has not seen.
-      const b = yield* client({})
-      yield* b.turn(session.id, "B while A away").pipe(Stream.runDrain)
-      yield* eventually(
-        Effect.map(a.state.get, (s) => s._tag === "Connected"),
-        "reconnected"
-      )
-      yield* Effect.sleep("50 millis")
+      let b: GatewayClient.GatewayClient | undefined
+      yield* failover((other) => {
+        b = other
+        return other.turn(session.id, "B while A away").pipe(Stream.runDrain)
+      })
       // A's application starts its turn as soon as it sees the session reset.
       const items = yield* a.subscribeSession(session.id)
       const mine = yield* items.pipe(
@@ -640,7 +643,7 @@ describe("a turn started while a noticed restart is being read again (seed profi
       const connections = yield* gateway.connections
       yield* connections.at(-1)!.faults.delay("turn_started", 100)
       // An event of the new log at a seq A passed long ago, later than anything A saw: A notices the restart.
-      yield* b.stopTurn(session.id)
+      yield* b!.stopTurn(session.id)
       const turn = Chunk.toReadonlyArray(yield* Fiber.join(mine))
       const end = turn[turn.length - 1]
       assert.deepStrictEqual(end?.type === "turn_complete" && end.finalText, "Echo: mine")
