@@ -1,10 +1,11 @@
 /**
  * The {@link Transport.Transport} for Node, on the `ws` library: close codes and reasons, the HTTP
  * status of a refused upgrade, `maxPayload`, and backpressure (the socket is paused while the
- * client's inbound buffer is full).
+ * client's inbound buffer is full). A text frame that is not UTF-8 closes the connection with 1007.
  *
  * @since 0.1.0
  */
+import { isUtf8 } from "node:buffer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import WebSocket from "ws"
@@ -21,6 +22,17 @@ import * as Transport from "./Transport.js"
  * @category constants
  */
 export const inboundHighWaterMark = 256
+
+/**
+ * A text frame's payload as a string, or `undefined` when it is not valid UTF-8. Decoding replaces
+ * each invalid sequence with U+FFFD, so a string without one came from valid UTF-8 and needs no
+ * second pass over the bytes (the check `ws` would otherwise make on every frame); only a frame
+ * whose text holds U+FFFD is checked.
+ */
+const textOf = (data: Buffer): string | undefined => {
+  const text = data.toString()
+  return text.indexOf("\uFFFD") === -1 || isUtf8(data) ? text : undefined
+}
 
 const open = (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
@@ -43,6 +55,8 @@ const open = (request: Transport.OpenRequest) =>
         Effect.async<WebSocket, Transport.TransportError>((resume) => {
           const socket = new WebSocket(request.url, {
             maxPayload: request.maxMessageBytes,
+            // Text frames are checked as they are decoded (`textOf`).
+            skipUTF8Validation: true,
             ...(request.openTimeoutMs === undefined ? {} : { handshakeTimeout: request.openTimeoutMs })
           })
           ws = socket
@@ -71,9 +85,16 @@ const open = (request: Transport.OpenRequest) =>
             socket.terminate()
           })
           socket.once("open", () => settle(Effect.succeed(socket)))
-          socket.on("message", (data, isBinary) =>
-            driver.receive(isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString())
-          )
+          // Set at a text frame that is not UTF-8: nothing after it is read (as `ws` does, RFC 6455 8.1).
+          let invalid = false
+          socket.on("message", (data, isBinary) => {
+            if (invalid) return
+            if (isBinary) return driver.receive(new Uint8Array(data as Buffer))
+            const text = textOf(data as Buffer)
+            if (text !== undefined) return driver.receive(text)
+            invalid = true
+            socket.close(1007, "invalid UTF-8 in a text frame")
+          })
           socket.once("close", (code, reason) => {
             driver.closed({ code, reason: reason.toString() })
             settle(Effect.fail(Socket.closedDuringHandshake(request.url, code)))

@@ -992,6 +992,78 @@ for (const harness of [overWs, overStandardWebSocket]) {
   })
 }
 
+describe("a text frame that is not UTF-8 (RFC 6455, 8.1)", () => {
+  for (const harness of [overWs, overStandardWebSocket]) {
+    const transport = harness === overWs ? NodeTransport.layer : standardTransport
+    it.scopedLive(
+      `${harness.name}: dropped with what follows it, the connection closed with 1007 and made again; U+FFFD sent as text arrives intact`,
+      () =>
+        Effect.gen(function* () {
+          const closes: Array<number> = []
+          let connections = 0
+          const delta = (seq: number, text: string) =>
+            JSON.stringify({ type: "text_delta", sessionId: "s-x", turnId: "t", seq, ts: seq, text })
+          const server = yield* Effect.acquireRelease(
+            Effect.async<WebSocketServer>((resume) => {
+              const server: WebSocketServer = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () =>
+                resume(Effect.succeed(server))
+              )
+            }),
+            (server) =>
+              Effect.async<void>((resume) => {
+                for (const socket of server.clients) socket.terminate()
+                server.close(() => resume(Effect.void))
+              })
+          )
+          server.on("connection", (socket: WebSocket) => {
+            const first = ++connections === 1
+            socket.on("close", (code) => closes.push(code))
+            socket.send(
+              JSON.stringify({ type: "welcome", serverVersion: "t", protocolVersion: 1, requiresAuth: false })
+            )
+            socket.send(
+              JSON.stringify({ type: "authenticated", identity: { userId: "u", email: "u@t", tenantId: "t" } })
+            )
+            socket.on("message", (data) => {
+              const message = JSON.parse(String(data))
+              if (message.type !== "ping") return
+              socket.send(JSON.stringify({ type: "pong", ts: message.ts }))
+              if (!first) return socket.send(delta(4, "on the next connection"))
+              socket.send(delta(1, "a\uFFFDb"))
+              // `{"text":"a<0xFF>b"}`: the JSON is fine, its bytes are not UTF-8.
+              const [head, tail] = delta(2, "a\u0000b").split("\\u0000")
+              socket.send(Buffer.concat([Buffer.from(head!), Buffer.from([0xff]), Buffer.from(tail!)]), {
+                binary: false
+              })
+              socket.send(delta(3, "after it, on the same connection"))
+            })
+          })
+          const address = server.address()
+          const port = typeof address === "object" && address !== null ? address.port : 0
+          const c = yield* connectTo(`ws://127.0.0.1:${port}`, {
+            reconnectSchedule: Schedule.spaced("10 millis")
+          }).pipe(Effect.provide(transport))
+          const texts = yield* c.eventsOf("text_delta").pipe(
+            Stream.map((e) => e.text),
+            Stream.take(2),
+            Stream.runCollect,
+            Effect.fork
+          )
+          yield* Effect.sleep("20 millis")
+          yield* c.ping
+          yield* eventually(
+            Effect.sync(() => connections === 2),
+            "the client connected again"
+          )
+          yield* Effect.retry(c.ping, Schedule.spaced("20 millis").pipe(Schedule.upTo("4 seconds")))
+          const received = yield* Fiber.join(texts).pipe(Effect.timeout("4 seconds"))
+          assert.deepStrictEqual(Chunk.toReadonlyArray(received), ["a\uFFFDb", "on the next connection"])
+          assert.strictEqual(closes[0], 1007)
+        })
+    )
+  }
+})
+
 // ----- helpers ----------------------------------------------------------------------------------
 
 const inMemoryConnection = (gateway: Gateway.Gateway) => InMemory.connect(gateway)
