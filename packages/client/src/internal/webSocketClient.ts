@@ -1,0 +1,440 @@
+/**
+ * The client side of RFC 6455 over Node's `http`/`https` and `net` sockets, for `NodeTransport`.
+ *
+ * Why not the `ws` library's client: its receiver makes two buffer views and an event per frame,
+ * and checks each text frame's UTF-8 in a pass of its own. Against a gateway that streams hundreds
+ * of small frames per socket read that was a third of the client's CPU per frame (bench/ANALYSIS.md).
+ * Here a socket read is parsed in place: a frame whole in it becomes its string straight from the
+ * read's bytes, and a frame split across reads is joined once, when its last byte has arrived.
+ *
+ * What it does not do: extensions (it offers none, so a gateway compresses nothing), subprotocols,
+ * proxies, redirects. A protocol violation fails the connection with the RFC's close code (1002,
+ * 1007 for text that is not UTF-8, 1009 past `maxPayload`) and nothing after it is read.
+ *
+ * @internal
+ */
+
+import { isUtf8 } from "node:buffer"
+import { createHash, randomBytes, randomFillSync } from "node:crypto"
+import * as http from "node:http"
+import * as https from "node:https"
+import type * as net from "node:net"
+
+export const CONNECTING = 0
+export const OPEN = 1
+export const CLOSING = 2
+export const CLOSED = 3
+
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/** How long a close waits for the gateway to end the TCP connection before it is destroyed. */
+const closeTimeoutMs = 30_000
+
+export interface Options {
+  readonly url: string
+  /** The largest message accepted (a fragmented one counted whole); past it, 1009. */
+  readonly maxPayload: number
+  readonly handshakeTimeoutMs?: number | undefined
+  /** Certificate authorities to trust for `wss:` instead of the system's (tests). */
+  readonly ca?: string | Buffer | undefined
+}
+
+export interface Handlers {
+  /** The opening handshake failed: called once, and nothing else is. */
+  readonly onOpenFailed: (message: string, status?: number, cause?: unknown) => void
+  readonly onOpen: () => void
+  /** A whole message: text as a string, binary as bytes. */
+  readonly onMessage: (message: string | Uint8Array) => void
+  /** The connection is gone (after `onOpen`): called once. 1006 when no close frame came. */
+  readonly onClose: (code: number, reason: string) => void
+}
+
+export interface WebSocketClient {
+  readonly readyState: number
+  /** Sends a text frame; ignored unless open. */
+  send(text: string): void
+  /** Starts the closing handshake (or abandons the opening one). */
+  close(code: number, reason: string): void
+  /** Destroys the connection at once. */
+  terminate(): void
+  pause(): void
+  resume(): void
+}
+
+/** A close code a peer may send (RFC 6455 7.4, as `ws` checks it). */
+const isValidCloseCode = (code: number) =>
+  (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+
+/** Masking keys, drawn from the system's random source in blocks rather than per frame. */
+let masks = Buffer.alloc(0)
+let maskAt = 0
+const nextMask = (): Buffer => {
+  if (maskAt + 4 > masks.length) {
+    masks = randomFillSync(Buffer.allocUnsafe(4096))
+    maskAt = 0
+  }
+  maskAt += 4
+  return masks.subarray(maskAt - 4, maskAt)
+}
+
+/** A client frame (FIN set, masked) of `opcode` carrying `payload`. */
+const frameOf = (opcode: number, payload: Buffer | string): Buffer => {
+  const n = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length
+  const extended = n < 126 ? 0 : n < 65_536 ? 2 : 8
+  const start = 2 + extended + 4
+  const frame = Buffer.allocUnsafe(start + n)
+  frame[0] = 0x80 | opcode
+  if (extended === 0) frame[1] = 0x80 | n
+  else if (extended === 2) {
+    frame[1] = 0x80 | 126
+    frame.writeUInt16BE(n, 2)
+  } else {
+    frame[1] = 0x80 | 127
+    frame.writeUInt32BE(Math.floor(n / 2 ** 32), 2)
+    frame.writeUInt32BE(n >>> 0, 6)
+  }
+  const mask = nextMask()
+  mask.copy(frame, start - 4)
+  if (typeof payload === "string") frame.write(payload, start, "utf8")
+  else payload.copy(frame, start)
+  for (let i = 0; i < n; i++) frame[start + i]! ^= mask[i & 3]!
+  return frame
+}
+
+const closeFrame = (code: number | undefined, reason: string): Buffer => {
+  if (code === undefined) return frameOf(0x8, Buffer.alloc(0))
+  // A control frame carries at most 125 bytes: the code and 123 of reason (cut between characters).
+  while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1)
+  const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason))
+  payload.writeUInt16BE(code, 0)
+  payload.write(reason, 2, "utf8")
+  return frameOf(0x8, payload)
+}
+
+/** Text from UTF-8 bytes, or `undefined` when they are not UTF-8 (decoding puts U+FFFD for each bad sequence). */
+const textOf = (bytes: Buffer, start: number, end: number): string | undefined => {
+  const text = bytes.toString("utf8", start, end)
+  return text.indexOf("\uFFFD") === -1 || isUtf8(bytes.subarray(start, end)) ? text : undefined
+}
+
+class Failure {
+  constructor(
+    readonly code: number,
+    readonly reason: string
+  ) {}
+}
+
+/** What a {@link makeReceiver} finds in the bytes it is given. */
+export interface Received {
+  /** A whole message: text as a string, binary as bytes. */
+  readonly message: (message: string | Uint8Array) => void
+  readonly ping: (payload: Buffer) => void
+  /** A close frame: its code (1005 when it has none) and reason. Nothing after it is read. */
+  readonly close: (code: number, reason: string) => void
+  /** A protocol violation: the code to close with and why. Nothing after it is read. */
+  readonly fail: (code: number, reason: string) => void
+}
+
+/**
+ * The frames of a server's byte stream, read from each chunk given as it comes: a frame whole in
+ * a chunk is read in place, one split across chunks is joined once its last byte is there. Holds
+ * at most one frame's bytes (at most `maxPayload` and its header).
+ */
+export const makeReceiver = (maxPayload: number, received: Received): ((chunk: Buffer) => void) => {
+  /** Set once a close frame came or the stream broke the protocol: nothing more is read. */
+  let stopped = false
+  /**
+   * The fragments of a message in progress, copied into one buffer that doubles as it fills (so
+   * many tiny fragments hold no more than their bytes), and the message's opcode (0 when none is).
+   */
+  let fragments = Buffer.alloc(0)
+  let fragmentsLength = 0
+  let messageOpcode = 0
+  /** Bytes of a frame not yet whole, and how many bytes that frame needs in all. */
+  let pending: Array<Buffer> = []
+  let pendingLength = 0
+  let needed = 0
+
+  const message = (opcode: number, bytes: Buffer, start: number, end: number) => {
+    if (opcode === 2) return received.message(new Uint8Array(bytes.subarray(start, end)))
+    const text = textOf(bytes, start, end)
+    if (text === undefined) throw new Failure(1007, "invalid UTF-8 in a text frame")
+    received.message(text)
+  }
+
+  const control = (opcode: number, bytes: Buffer, start: number, end: number) => {
+    if (opcode === 0x9) return received.ping(Buffer.from(bytes.subarray(start, end)))
+    if (opcode === 0xa) return
+    // A close frame.
+    if (end - start === 1) throw new Failure(1002, "a close frame of one byte")
+    stopped = true
+    if (end - start === 0) return received.close(1005, "")
+    const code = bytes.readUInt16BE(start)
+    if (!isValidCloseCode(code)) throw new Failure(1002, `invalid close code ${code}`)
+    const reason = textOf(bytes, start + 2, end)
+    if (reason === undefined) throw new Failure(1007, "invalid UTF-8 in a close reason")
+    received.close(code, reason)
+  }
+
+  /** Handles the frames whole in `bytes`; returns where the first incomplete one starts. */
+  const frames = (bytes: Buffer): number => {
+    const length = bytes.length
+    let o = 0
+    while (!stopped) {
+      const available = length - o
+      if (available < 2) {
+        needed = 2
+        return o
+      }
+      const b0 = bytes[o]!
+      const b1 = bytes[o + 1]!
+      const opcode = b0 & 0x0f
+      const fin = (b0 & 0x80) !== 0
+      if ((b0 & 0x70) !== 0) throw new Failure(1002, "reserved bits set (no extension was agreed)")
+      if ((b1 & 0x80) !== 0) throw new Failure(1002, "a masked frame from the server")
+      let n = b1 & 0x7f
+      let header = 2
+      if (n === 126) {
+        header = 4
+        if (available < header) {
+          needed = header
+          return o
+        }
+        n = bytes.readUInt16BE(o + 2)
+      } else if (n === 127) {
+        header = 10
+        if (available < header) {
+          needed = header
+          return o
+        }
+        const high = bytes.readUInt32BE(o + 2)
+        if (high > 0x1f_ffff) throw new Failure(1009, "a frame longer than 2^53 - 1 bytes")
+        n = high * 2 ** 32 + bytes.readUInt32BE(o + 6)
+      }
+      if (opcode >= 0x8) {
+        if (opcode > 0xa) throw new Failure(1002, `unknown opcode ${opcode}`)
+        if (!fin) throw new Failure(1002, "a fragmented control frame")
+        if (n > 125) throw new Failure(1002, "a control frame longer than 125 bytes")
+      } else if (opcode > 0x2) throw new Failure(1002, `unknown opcode ${opcode}`)
+      else if (opcode === 0 ? messageOpcode === 0 : messageOpcode !== 0) {
+        throw new Failure(
+          1002,
+          opcode === 0 ? "a continuation frame with no message to continue" : "a new message before the last one ended"
+        )
+      } else if (fragmentsLength + n > maxPayload) {
+        throw new Failure(1009, `a message longer than ${maxPayload} bytes`)
+      }
+      if (available < header + n) {
+        needed = header + n
+        return o
+      }
+      const start = o + header
+      const end = start + n
+      o = end
+      if (opcode >= 0x8) control(opcode, bytes, start, end)
+      else if (fin && opcode !== 0) message(opcode, bytes, start, end)
+      else {
+        if (opcode !== 0) messageOpcode = opcode
+        if (fragmentsLength + n > fragments.length) {
+          const grown = Buffer.allocUnsafe(
+            Math.min(maxPayload, Math.max(2 * fragments.length, fragmentsLength + n, 1024))
+          )
+          fragments.copy(grown, 0, 0, fragmentsLength)
+          fragments = grown
+        }
+        bytes.copy(fragments, fragmentsLength, start, end)
+        fragmentsLength += n
+        if (fin) {
+          const whole = fragments
+          const length = fragmentsLength
+          const type = messageOpcode
+          fragments = Buffer.alloc(0)
+          fragmentsLength = 0
+          messageOpcode = 0
+          message(type, whole, 0, length)
+        }
+      }
+    }
+    return length
+  }
+
+  return (chunk) => {
+    if (stopped) return
+    let bytes = chunk
+    if (pendingLength > 0) {
+      pending.push(chunk)
+      pendingLength += chunk.length
+      if (pendingLength < needed) return
+      bytes = Buffer.concat(pending, pendingLength)
+      pending = []
+      pendingLength = 0
+    }
+    try {
+      const rest = frames(bytes)
+      if (rest < bytes.length && !stopped) {
+        pending = [bytes.subarray(rest)]
+        pendingLength = bytes.length - rest
+      }
+    } catch (error) {
+      if (!(error instanceof Failure)) throw error
+      stopped = true
+      pending = []
+      pendingLength = 0
+      fragments = Buffer.alloc(0)
+      received.fail(error.code, error.reason)
+    }
+  }
+}
+
+export const connect = (options: Options, handlers: Handlers): WebSocketClient => {
+  let readyState = CONNECTING
+  let socket: net.Socket | undefined
+  let request: http.ClientRequest | undefined
+  let openFailed = false
+  let closeSent = false
+  let closeCode = 1006
+  let closeReason = ""
+  let closeTimer: ReturnType<typeof setTimeout> | undefined
+  let handshakeTimer: ReturnType<typeof setTimeout> | undefined
+
+  const failOpen = (message: string, status?: number, cause?: unknown) => {
+    if (openFailed || readyState !== CONNECTING) return
+    openFailed = true
+    readyState = CLOSED
+    if (handshakeTimer !== undefined) clearTimeout(handshakeTimer)
+    request?.destroy()
+    socket?.destroy()
+    handlers.onOpenFailed(message, status, cause)
+  }
+
+  const write = (frame: Buffer) => {
+    if (socket !== undefined && !socket.destroyed && socket.writable) socket.write(frame)
+  }
+
+  /** Sends a close frame (once) and gives the gateway `closeTimeoutMs` to end the connection. */
+  const sendClose = (code: number | undefined, reason: string) => {
+    if (closeSent) return
+    closeSent = true
+    readyState = CLOSING
+    write(closeFrame(code, reason))
+    closeTimer = setTimeout(() => socket?.destroy(), closeTimeoutMs)
+    closeTimer.unref?.()
+  }
+
+  const receive = makeReceiver(options.maxPayload, {
+    message: handlers.onMessage,
+    ping: (payload) => write(frameOf(0xa, payload)),
+    close: (code, reason) => {
+      closeCode = code
+      closeReason = reason
+      // Echo the code (none for a close frame without one), then end the TCP connection.
+      sendClose(code === 1005 ? undefined : code, "")
+      socket?.end()
+    },
+    // Fail the connection (RFC 6455 7.1.7): a close frame with the code, then the TCP connection ends.
+    fail: (code, reason) => {
+      closeCode = code
+      closeReason = reason
+      sendClose(code, reason)
+      socket?.end()
+    }
+  })
+
+  // ----- the opening handshake -------------------------------------------------------------------
+
+  let url: URL
+  try {
+    url = new URL(options.url)
+  } catch (cause) {
+    queueMicrotask(() => failOpen(`invalid URL ${options.url}`, undefined, cause))
+    return handle()
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    queueMicrotask(() => failOpen(`${options.url}: the URL's scheme must be ws: or wss:`))
+    return handle()
+  }
+  const key = randomBytes(16).toString("base64")
+  const secure = url.protocol === "wss:"
+  request = (secure ? https : http).request({
+    // A connection of its own, never pooled.
+    agent: false,
+    ...(secure && options.ca !== undefined ? { ca: options.ca } : {}),
+    host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
+    path: `${url.pathname}${url.search}`,
+    headers: {
+      Connection: "Upgrade",
+      Upgrade: "websocket",
+      "Sec-WebSocket-Version": "13",
+      "Sec-WebSocket-Key": key
+    }
+  })
+  if (options.handshakeTimeoutMs !== undefined) {
+    handshakeTimer = setTimeout(() => failOpen("the opening handshake timed out"), options.handshakeTimeoutMs)
+  }
+  request.on("error", (cause) => failOpen(cause.message, undefined, cause))
+  request.on("response", (response) => {
+    response.resume()
+    failOpen(`refused the upgrade with HTTP ${response.statusCode}`, response.statusCode)
+  })
+  request.on("upgrade", (response, upgraded: net.Socket, head: Buffer) => {
+    socket = upgraded
+    if (readyState !== CONNECTING || openFailed) return upgraded.destroy()
+    const accept = createHash("sha1")
+      .update(key + GUID)
+      .digest("base64")
+    const problem =
+      String(response.headers.upgrade).toLowerCase() !== "websocket"
+        ? "an Upgrade header that is not websocket"
+        : response.headers["sec-websocket-accept"] !== accept
+          ? "a wrong Sec-WebSocket-Accept"
+          : response.headers["sec-websocket-extensions"] !== undefined
+            ? "an extension that was not offered"
+            : response.headers["sec-websocket-protocol"] !== undefined
+              ? "a subprotocol that was not offered"
+              : undefined
+    if (problem !== undefined) return failOpen(`the server answered the upgrade with ${problem}`)
+    if (handshakeTimer !== undefined) clearTimeout(handshakeTimer)
+    readyState = OPEN
+    upgraded.setNoDelay(true)
+    upgraded.setTimeout(0)
+    upgraded.on("data", receive)
+    upgraded.on("end", () => {
+      if (readyState === OPEN) readyState = CLOSING
+      upgraded.end()
+    })
+    upgraded.on("error", () => upgraded.destroy())
+    upgraded.once("close", () => {
+      readyState = CLOSED
+      if (closeTimer !== undefined) clearTimeout(closeTimer)
+      handlers.onClose(closeCode, closeReason)
+    })
+    handlers.onOpen()
+    if (head.length > 0) receive(head)
+  })
+  request.end()
+  return handle()
+
+  function handle(): WebSocketClient {
+    return {
+      get readyState() {
+        return readyState
+      },
+      send: (text) => {
+        if (readyState === OPEN) write(frameOf(0x1, text))
+      },
+      close: (code, reason) => {
+        if (readyState === CONNECTING) return failOpen("closed before the connection opened")
+        if (readyState !== OPEN) return
+        // What the gateway's close frame says is reported (1006 if none comes), as `ws` does.
+        sendClose(code, reason)
+      },
+      terminate: () => {
+        if (readyState === CONNECTING) return failOpen("terminated before the connection opened")
+        socket?.destroy()
+      },
+      pause: () => socket?.pause(),
+      resume: () => socket?.resume()
+    }
+  }
+}
