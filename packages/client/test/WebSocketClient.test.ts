@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
+import * as BrowserStub from "../src/internal/webSocketClient.browser.js"
 import * as WebSocketClient from "../src/internal/webSocketClient.js"
 
 // ----- frames as a server writes them -----------------------------------------------------------
@@ -550,6 +551,26 @@ describe("the socket, against a hand-made server", () => {
       const { events } = connect(url, { ca: undefined })
       yield* until(() => events.openFailed !== undefined, "the open failed")
       assert.isFalse(events.opened)
+    })
+  )
+})
+
+describe("in a browser bundle (the package's browser field)", () => {
+  it.live("NodeTransport's socket fails to open, saying what to use instead", () =>
+    Effect.gen(function* () {
+      let failed: string | undefined
+      const client = BrowserStub.connect(
+        { url: "ws://127.0.0.1:1", maxPayload: 1 },
+        {
+          onOpenFailed: (message) => void (failed = message),
+          onOpen: () => assert.fail("opened"),
+          onMessage: () => assert.fail("a message"),
+          onClose: () => assert.fail("closed")
+        }
+      )
+      yield* until(() => failed !== undefined, "the open failed")
+      assert.include(failed, "WebSocketTransport.layerGlobal")
+      assert.strictEqual(client.readyState, WebSocketClient.CLOSED)
     })
   )
 })
