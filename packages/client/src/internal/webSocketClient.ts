@@ -395,6 +395,9 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
               : undefined
     if (problem !== undefined) return failOpen(`the server answered the upgrade with ${problem}`)
     if (handshakeTimer !== undefined) clearTimeout(handshakeTimer)
+    handshakeTimer = undefined
+    // The request is done with: an idle connection keeps only its socket.
+    request = undefined
     readyState = OPEN
     upgraded.setNoDelay(true)
     upgraded.setTimeout(0)
