@@ -165,6 +165,7 @@ describe("the receiver fails the connection on each violation", () => {
     ["an unknown control opcode", frame({ opcode: 0xb, payload: Buffer.alloc(0) }), 1002],
     ["a fragmented control frame", frame({ opcode: 9, payload: Buffer.alloc(0), fin: false }), 1002],
     ["a control frame over 125 bytes", frame({ opcode: 9, payload: Buffer.alloc(126) }), 1002],
+    ["a control frame with a 64-bit length", Buffer.from([0x89, 0x7f, 0, 0, 0, 0, 0, 0, 0, 1, 0x41]), 1002],
     ["a continuation with nothing to continue", frame({ opcode: 0, payload: Buffer.from("x") }), 1002],
     ["a new message inside a fragmented one", Buffer.concat([text("a", false), text("b")]), 1002],
     ["a text frame that is not UTF-8", frame({ opcode: 1, payload: notUtf8 }), 1007],
@@ -277,10 +278,12 @@ const clientFrames = (socket: net.Socket, onFrame: (f: ClientFrame) => void) => 
 const server = (
   onSocket: (socket: net.Socket, key: string) => void,
   options: {
-    readonly respond?: (key: string) => string | undefined
+    readonly respond?: (key: string, head: string) => string | undefined
     readonly secure?: boolean
     /** Bytes written in the same write as the 101. */
     readonly withResponse?: Buffer
+    /** Whether the server keeps its side open after the client ends its own (one that ignores a close). */
+    readonly allowHalfOpen?: boolean
   } = {}
 ) =>
   Effect.acquireRelease(
@@ -301,7 +304,7 @@ const server = (
           const response =
             options.respond === undefined
               ? `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key)}\r\n\r\n`
-              : options.respond(key)
+              : options.respond(key, head)
           if (response === undefined) return
           socket.write(Buffer.concat([Buffer.from(response, "latin1"), options.withResponse ?? Buffer.alloc(0)]))
           onSocket(socket, key)
@@ -316,7 +319,7 @@ const server = (
             },
             onConnection
           )
-        : net.createServer(onConnection)
+        : net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false }, onConnection)
       s.listen(0, "127.0.0.1", () => {
         const address = s.address() as net.AddressInfo
         resume(
@@ -343,7 +346,11 @@ interface Events {
 }
 
 /** Connects, and waits until `until(events)` holds (bounded). */
-const connect = (url: string, options: Partial<WebSocketClient.Options> = {}) => {
+const connect = (
+  url: string,
+  options: Partial<WebSocketClient.Options> = {},
+  onOpen: (client: WebSocketClient.WebSocketClient) => void = () => {}
+) => {
   const events: Events = { messages: [], opened: false }
   const client = WebSocketClient.connect(
     {
@@ -354,7 +361,10 @@ const connect = (url: string, options: Partial<WebSocketClient.Options> = {}) =>
     },
     {
       onOpenFailed: (message, status) => void (events.openFailed = { message, status }),
-      onOpen: () => void (events.opened = true),
+      onOpen: () => {
+        events.opened = true
+        onOpen(client)
+      },
       onMessage: (m) => void events.messages.push(m),
       onClose: (code, reason) => void (events.closed = [code, reason])
     }
@@ -521,6 +531,123 @@ describe("the socket, against a hand-made server", () => {
       const { events } = connect(url)
       yield* until(() => events.closed !== undefined, "the connection closed")
       assert.strictEqual(events.closed![0], 1006)
+    })
+  )
+
+  it.scopedLive(
+    "a gateway that ignores the close after a violation: the connection is reported closed within about a second",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* server(
+          (socket) => {
+            socket.on("data", () => {})
+            socket.write(frame({ opcode: 1, payload: Buffer.from([0xff]) }))
+          },
+          { allowHalfOpen: true }
+        )
+        const { events } = connect(url)
+        yield* until(() => events.opened, "open")
+        const started = Date.now()
+        yield* until(() => events.closed !== undefined, "the connection closed")
+        assert.strictEqual(events.closed![0], 1007)
+        assert.isBelow(Date.now() - started, 2_500)
+      })
+  )
+
+  it.scopedLive("a gateway that pings and never reads: the connection is dropped, its pongs do not pile up", () =>
+    Effect.gen(function* () {
+      const { url } = yield* server((socket) => {
+        socket.pause()
+        const pings = Buffer.concat(
+          Array.from({ length: 1_000 }, () => frame({ opcode: 9, payload: Buffer.alloc(125) }))
+        )
+        let sent = 0
+        const pour = () => {
+          if (socket.destroyed || sent++ > 2_000) return
+          socket.write(pings, () => setImmediate(pour))
+        }
+        pour()
+      })
+      const { events } = connect(url)
+      yield* until(() => events.closed !== undefined, "the connection was dropped")
+      assert.strictEqual(events.closed![0], 1006)
+    })
+  )
+
+  it.scopedLive("what was read while paused is handed over when the connection resets, its close frame included", () =>
+    Effect.gen(function* () {
+      const { url } = yield* server((socket) => {
+        setTimeout(() => {
+          socket.write(
+            Buffer.concat([...Array.from({ length: 3_000 }, (_, i) => text(`m${i}`)), closeWith(1001, "going away")])
+          )
+          setTimeout(() => socket.resetAndDestroy(), 100)
+        }, 50)
+      })
+      const { client, events } = connect(url, {}, (client) => client.pause())
+      yield* Effect.sleep("300 millis")
+      assert.deepStrictEqual(events.messages, [])
+      // Writing to the reset connection shows the reset while the socket is paused.
+      client.send("x")
+      yield* until(() => events.closed !== undefined, "the connection closed")
+      assert.strictEqual(events.messages.length, 3_000)
+      assert.strictEqual(events.messages[2_999], "m2999")
+      assert.deepStrictEqual(events.closed, [1001, "going away"])
+    })
+  )
+
+  it.scopedLive("after its close frame the client sends nothing, not even a pong", () =>
+    Effect.gen(function* () {
+      const received: Array<ClientFrame> = []
+      const { url } = yield* server((socket) =>
+        clientFrames(socket, (f) => {
+          received.push(f)
+          if (f.opcode === 8) socket.write(frame({ opcode: 9, payload: Buffer.from("late") }))
+        })
+      )
+      const { client, events } = connect(url)
+      yield* until(() => events.opened, "open")
+      client.close(1000, "done")
+      yield* until(() => events.closed !== undefined, "the connection closed")
+      assert.deepStrictEqual(
+        received.map((f) => f.opcode),
+        [8]
+      )
+    })
+  )
+
+  it.scopedLive(
+    "a close reason past 123 bytes is cut before a character; a code no endpoint may send drops the connection",
+    () =>
+      Effect.gen(function* () {
+        const received: Array<ClientFrame> = []
+        const { url } = yield* server((socket) => clientFrames(socket, (f) => received.push(f)))
+        const first = connect(url)
+        yield* until(() => first.events.opened, "open")
+        first.client.close(4000, "😀".repeat(31))
+        yield* until(() => received.length === 1, "the close frame arrived")
+        assert.strictEqual(received[0]!.payload.subarray(2).toString(), "😀".repeat(30))
+        const second = connect(url)
+        yield* until(() => second.events.opened, "open")
+        second.client.close(70_000, "x")
+        yield* until(() => second.events.closed !== undefined, "the connection closed")
+        assert.strictEqual(second.events.closed![0], 1006)
+      })
+  )
+
+  it.scopedLive("http: stands for ws:, and a URL's credentials go as Basic authentication", () =>
+    Effect.gen(function* () {
+      let authorization: string | undefined
+      const { url } = yield* server(() => {}, {
+        respond: (key, head) => {
+          authorization = /authorization: *(.+)\r\n/i.exec(head)?.[1]
+          return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key)}\r\n\r\n`
+        }
+      })
+      const { client, events } = connect(url.replace("ws://", "http://user:p%40ss@"))
+      yield* until(() => events.opened, "open")
+      assert.strictEqual(authorization, `Basic ${Buffer.from("user:p@ss").toString("base64")}`)
+      client.terminate()
     })
   )
 

@@ -27,8 +27,15 @@ export const CLOSED = 3
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-/** How long a close waits for the gateway to end the TCP connection before it is destroyed. */
-const closeTimeoutMs = 30_000
+/**
+ * How long a close waits for the gateway to end the TCP connection before it is destroyed. Short
+ * (`ws` waits 30 s): a gateway that ignores the close must not keep a failed connection looking
+ * connected, and the client resumes by `seq` on its next one anyway.
+ */
+const closeTimeoutMs = 1_000
+
+/** Pongs not yet written past which the connection is dropped (a peer that pings and never reads; as `ws`). */
+const maxPendingPongs = 60
 
 export interface Options {
   readonly url: string
@@ -103,11 +110,13 @@ const frameOf = (opcode: number, payload: Buffer | string): Buffer => {
 
 const closeFrame = (code: number | undefined, reason: string): Buffer => {
   if (code === undefined) return frameOf(0x8, Buffer.alloc(0))
-  // A control frame carries at most 125 bytes: the code and 123 of reason (cut between characters).
-  while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1)
-  const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason))
+  const text = Buffer.from(reason)
+  // A control frame carries at most 125 bytes: the code and 123 of reason, cut before a character.
+  let end = Math.min(text.length, 123)
+  while (end < text.length && end > 0 && (text[end]! & 0xc0) === 0x80) end--
+  const payload = Buffer.allocUnsafe(2 + end)
   payload.writeUInt16BE(code, 0)
-  payload.write(reason, 2, "utf8")
+  text.copy(payload, 2, 0, end)
   return frameOf(0x8, payload)
 }
 
@@ -115,6 +124,15 @@ const closeFrame = (code: number | undefined, reason: string): Buffer => {
 const textOf = (bytes: Buffer, start: number, end: number): string | undefined => {
   const text = bytes.toString("utf8", start, end)
   return text.indexOf("\uFFFD") === -1 || isUtf8(bytes.subarray(start, end)) ? text : undefined
+}
+
+/** A URL's percent-encoded user or password, decoded (as it is, when its encoding is broken). */
+const decoded = (part: string): string => {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
+  }
 }
 
 class Failure {
@@ -150,8 +168,8 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
   let fragments = Buffer.alloc(0)
   let fragmentsLength = 0
   let messageOpcode = 0
-  /** Bytes of a frame not yet whole, and how many bytes that frame needs in all. */
-  let pending: Array<Buffer> = []
+  /** Bytes of a frame not yet whole (the first `pendingLength`), and how many it needs in all. */
+  let pending = Buffer.alloc(0)
   let pendingLength = 0
   let needed = 0
 
@@ -193,6 +211,8 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
       if ((b0 & 0x70) !== 0) throw new Failure(1002, "reserved bits set (no extension was agreed)")
       if ((b1 & 0x80) !== 0) throw new Failure(1002, "a masked frame from the server")
       let n = b1 & 0x7f
+      // A control frame's length is its 7 bits (a longer form is a violation, as `ws` says).
+      if (opcode >= 0x8 && n > 125) throw new Failure(1002, "a control frame longer than 125 bytes")
       let header = 2
       if (n === 126) {
         header = 4
@@ -258,27 +278,45 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
     return length
   }
 
+  /** Appends `chunk[from, to)` to `pending`, which doubles as it fills (at most one frame and its header). */
+  const hold = (chunk: Buffer, from: number, to: number) => {
+    const required = pendingLength + to - from
+    if (required > pending.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * pending.length, required, 1024))
+      pending.copy(grown, 0, 0, pendingLength)
+      pending = grown
+    }
+    chunk.copy(pending, pendingLength, from, to)
+    pendingLength = required
+  }
+
+  const read = (chunk: Buffer) => {
+    let offset = 0
+    // A frame split across reads: take what it still needs from this chunk, then read it.
+    while (pendingLength > 0) {
+      const take = Math.min(needed - pendingLength, chunk.length - offset)
+      hold(chunk, offset, offset + take)
+      offset += take
+      if (pendingLength < needed) return
+      // `needed` bytes are held: the frame, or a header that says how long the frame is.
+      const length = pendingLength
+      const rest = frames(pending.subarray(0, length))
+      if (stopped) return
+      if (rest === length) pendingLength = 0
+    }
+    const bytes = offset === 0 ? chunk : chunk.subarray(offset)
+    const rest = frames(bytes)
+    if (rest < bytes.length && !stopped) hold(bytes, rest, bytes.length)
+  }
+
   return (chunk) => {
     if (stopped) return
-    let bytes = chunk
-    if (pendingLength > 0) {
-      pending.push(chunk)
-      pendingLength += chunk.length
-      if (pendingLength < needed) return
-      bytes = Buffer.concat(pending, pendingLength)
-      pending = []
-      pendingLength = 0
-    }
     try {
-      const rest = frames(bytes)
-      if (rest < bytes.length && !stopped) {
-        pending = [bytes.subarray(rest)]
-        pendingLength = bytes.length - rest
-      }
+      read(chunk)
     } catch (error) {
       if (!(error instanceof Failure)) throw error
       stopped = true
-      pending = []
+      pending = Buffer.alloc(0)
       pendingLength = 0
       fragments = Buffer.alloc(0)
       received.fail(error.code, error.reason)
@@ -307,8 +345,12 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
     handlers.onOpenFailed(message, status, cause)
   }
 
-  const write = (frame: Buffer) => {
-    if (socket !== undefined && !socket.destroyed && socket.writable) socket.write(frame)
+  const write = (frame: Buffer, written?: () => void) => {
+    if (socket !== undefined && !socket.destroyed && socket.writable) socket.write(frame, written)
+  }
+  let pendingPongs = 0
+  const pongWritten = () => {
+    pendingPongs--
   }
 
   /** Sends a close frame (once) and gives the gateway `closeTimeoutMs` to end the connection. */
@@ -323,7 +365,12 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
 
   const receive = makeReceiver(options.maxPayload, {
     message: handlers.onMessage,
-    ping: (payload) => write(frameOf(0xa, payload)),
+    ping: (payload) => {
+      if (closeSent) return
+      if (pendingPongs >= maxPendingPongs) return socket?.destroy()
+      pendingPongs++
+      write(frameOf(0xa, payload), pongWritten)
+    },
     close: (code, reason) => {
       closeCode = code
       closeReason = reason
@@ -346,15 +393,16 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
   try {
     url = new URL(options.url)
   } catch (cause) {
-    queueMicrotask(() => failOpen(`invalid URL ${options.url}`, undefined, cause))
+    queueMicrotask(() => failOpen("the URL is not valid", undefined, cause))
     return handle()
   }
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    queueMicrotask(() => failOpen(`${options.url}: the URL's scheme must be ws: or wss:`))
+  // `http:` and `https:` stand for `ws:` and `wss:`, as `ws` takes them.
+  const secure = url.protocol === "wss:" || url.protocol === "https:"
+  if (!secure && url.protocol !== "ws:" && url.protocol !== "http:") {
+    queueMicrotask(() => failOpen(`the URL's scheme must be ws: or wss:, not ${url.protocol}`))
     return handle()
   }
   const key = randomBytes(16).toString("base64")
-  const secure = url.protocol === "wss:"
   request = (secure ? https : http).request({
     // A connection of its own, never pooled.
     agent: false,
@@ -362,6 +410,10 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
     host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
     path: `${url.pathname}${url.search}`,
+    // Credentials in the URL go as Basic authentication, as `ws` sends them.
+    ...(url.username !== "" || url.password !== ""
+      ? { auth: `${decoded(url.username)}:${decoded(url.password)}` }
+      : {}),
     headers: {
       Connection: "Upgrade",
       Upgrade: "websocket",
@@ -408,6 +460,9 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
     })
     upgraded.on("error", () => upgraded.destroy())
     upgraded.once("close", () => {
+      // What was read while the socket was paused is handed over before the close (its close frame
+      // included), as `ws` does.
+      for (let rest = upgraded.read(); rest !== null; rest = upgraded.read()) receive(rest)
       readyState = CLOSED
       if (closeTimer !== undefined) clearTimeout(closeTimer)
       handlers.onClose(closeCode, closeReason)
@@ -429,6 +484,8 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
       close: (code, reason) => {
         if (readyState === CONNECTING) return failOpen("closed before the connection opened")
         if (readyState !== OPEN) return
+        // A code no endpoint may send ends the connection without a close frame.
+        if (!isValidCloseCode(code) || code === 1015) return socket?.destroy()
         // What the gateway's close frame says is reported (1006 if none comes), as `ws` does.
         sendClose(code, reason)
       },
