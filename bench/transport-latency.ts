@@ -1,0 +1,98 @@
+/**
+ * The client's request round trips on its own WebSocket (`NodeTransport`) and on the `ws` library
+ * (as it ran before: bench/wsTransport.ts), in one process against the stream server, beside a raw
+ * `ws` client: the loops take turns request by request (flip: the `ws` one before the new one in
+ * each turn), the first 2,000 of each after 250, then 10,000 more. Prints each p99 over the raw
+ * p99 and the p50 overhead.
+ *
+ * Usage (after `pnpm build`): node --expose-gc --import tsx bench/transport-latency.ts [flip]
+ */
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { GatewayClient, NodeTransport } from "@diminuendo/client"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import WebSocket from "ws"
+import { rawRoundTrips } from "./measure.js"
+import * as WsTransport from "./wsTransport.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const flip = process.argv[2] === "flip"
+const server = spawn(process.execPath, ["--import", "tsx", path.join(here, "stream-server.ts")], {
+  env: { ...process.env, FRAMES: "1" },
+  stdio: ["ignore", "pipe", "inherit"]
+})
+const port = await new Promise<number>((resolve) => server.stdout!.once("data", (d) => resolve(Number(String(d)))))
+const url = `ws://127.0.0.1:${port}`
+const socket = await new Promise<WebSocket>((resolve) => {
+  const ws = new WebSocket(url)
+  const onMessage = (data: WebSocket.RawData) => {
+    if (JSON.parse(data.toString()).type !== "authenticated") return
+    ws.off("message", onMessage)
+    resolve(ws)
+  }
+  ws.on("message", onMessage)
+})
+const pct = (xs: ReadonlyArray<number>, p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!
+
+type Loops = Record<"raw" | "own" | "ws", Record<"ping" | "read_file", Array<number>>>
+
+try {
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const own = yield* GatewayClient.make({ url, pingInterval: 0 }).pipe(Effect.provide(NodeTransport.layer))
+        const ws = yield* GatewayClient.make({ url, pingInterval: 0 }).pipe(Effect.provide(WsTransport.layer))
+        const clients = flip
+          ? ([
+              ["ws", ws],
+              ["own", own]
+            ] as const)
+          : ([
+              ["own", own],
+              ["ws", ws]
+            ] as const)
+        const run = (n: number) =>
+          Effect.gen(function* () {
+            const loops: Loops = {
+              raw: { ping: [], read_file: [] },
+              own: { ping: [], read_file: [] },
+              ws: { ping: [], read_file: [] }
+            }
+            for (let i = 0; i < n; i++) {
+              for (const kind of ["ping", "read_file"] as const) {
+                loops.raw[kind].push(...(yield* Effect.promise(() => rawRoundTrips(socket, kind, 1))))
+                for (const [name, client] of clients) {
+                  const start = performance.now()
+                  yield* Effect.orDie(
+                    kind === "ping" ? Effect.asVoid(client.ping) : Effect.asVoid(client.readFile("s-1", "a.ts"))
+                  )
+                  loops[name][kind].push((performance.now() - start) * 1000)
+                }
+              }
+            }
+            return loops
+          })
+        const report = (label: string, loops: Loops) => {
+          const line = (name: "own" | "ws") =>
+            (["ping", "read_file"] as const)
+              .map(
+                (kind) =>
+                  `${kind} p99 ${(pct(loops[name][kind], 0.99) / pct(loops.raw[kind], 0.99)).toFixed(2)}x, p50 +${(pct(loops[name][kind], 0.5) - pct(loops.raw[kind], 0.5)).toFixed(0)} µs`
+              )
+              .join("; ")
+          console.log(`${label}: own WebSocket: ${line("own")} | on ws: ${line("ws")}`)
+        }
+        yield* run(250)
+        report("first 2,000", yield* run(2_000))
+        report("the next 10,000", yield* run(10_000))
+      })
+    ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+  )
+} finally {
+  socket.close()
+  server.kill()
+}
