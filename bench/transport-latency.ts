@@ -3,9 +3,10 @@
  * (as it ran before: bench/wsTransport.ts), in one process against the stream server, beside a raw
  * `ws` client: the loops take turns request by request (flip: the `ws` one before the new one in
  * each turn), the first 2,000 of each after 250, then 10,000 more. Prints each p99 over the raw
- * p99 and the p50 overhead.
+ * p99 and the p50 overhead. `noraw`: without the raw client's loop (whose traffic also runs, and
+ * so warms, `ws`'s code), the two clients' p99 and p50 in µs.
  *
- * Usage (after `pnpm build`): node --expose-gc --import tsx bench/transport-latency.ts [flip]
+ * Usage (after `pnpm build`): node --expose-gc --import tsx bench/transport-latency.ts [flip] [noraw]
  */
 import { spawn } from "node:child_process"
 import * as path from "node:path"
@@ -19,7 +20,8 @@ import { rawRoundTrips } from "./measure.js"
 import * as WsTransport from "./wsTransport.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const flip = process.argv[2] === "flip"
+const flip = process.argv.includes("flip")
+const noRaw = process.argv.includes("noraw")
 const server = spawn(process.execPath, ["--import", "tsx", path.join(here, "stream-server.ts")], {
   env: { ...process.env, FRAMES: "1" },
   stdio: ["ignore", "pipe", "inherit"]
@@ -64,7 +66,7 @@ try {
             }
             for (let i = 0; i < n; i++) {
               for (const kind of ["ping", "read_file"] as const) {
-                loops.raw[kind].push(...(yield* Effect.promise(() => rawRoundTrips(socket, kind, 1))))
+                if (!noRaw) loops.raw[kind].push(...(yield* Effect.promise(() => rawRoundTrips(socket, kind, 1))))
                 for (const [name, client] of clients) {
                   const start = performance.now()
                   yield* Effect.orDie(
@@ -84,7 +86,15 @@ try {
                   `${kind} p99 ${(pct(loops[name][kind], 0.99) / pct(loops.raw[kind], 0.99)).toFixed(2)}x, p50 +${(pct(loops[name][kind], 0.5) - pct(loops.raw[kind], 0.5)).toFixed(0)} µs`
               )
               .join("; ")
-          console.log(`${label}: own WebSocket: ${line("own")} | on ws: ${line("ws")}`)
+          const absolute = (name: "own" | "ws") =>
+            (["ping", "read_file"] as const)
+              .map(
+                (kind) =>
+                  `${kind} p99 ${pct(loops[name][kind], 0.99).toFixed(0)} µs, p50 ${pct(loops[name][kind], 0.5).toFixed(0)} µs`
+              )
+              .join("; ")
+          if (noRaw) console.log(`${label}: own WebSocket: ${absolute("own")} | on ws: ${absolute("ws")}`)
+          else console.log(`${label}: own WebSocket: ${line("own")} | on ws: ${line("ws")}`)
         }
         yield* run(250)
         report("first 2,000", yield* run(2_000))
