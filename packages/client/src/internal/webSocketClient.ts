@@ -234,7 +234,6 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
       if (opcode >= 0x8) {
         if (opcode > 0xa) throw new Failure(1002, `unknown opcode ${opcode}`)
         if (!fin) throw new Failure(1002, "a fragmented control frame")
-        if (n > 125) throw new Failure(1002, "a control frame longer than 125 bytes")
       } else if (opcode > 0x2) throw new Failure(1002, `unknown opcode ${opcode}`)
       else if (opcode === 0 ? messageOpcode === 0 : messageOpcode !== 0) {
         throw new Failure(
@@ -278,11 +277,11 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
     return length
   }
 
-  /** Appends `chunk[from, to)` to `pending`, which doubles as it fills (at most one frame and its header). */
+  /** Appends `chunk[from, to)` to `pending`, which doubles as it fills, up to the frame's size. */
   const hold = (chunk: Buffer, from: number, to: number) => {
     const required = pendingLength + to - from
     if (required > pending.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * pending.length, required, 1024))
+      const grown = Buffer.allocUnsafe(Math.max(required, Math.min(needed, Math.max(2 * pending.length, 1024))))
       pending.copy(grown, 0, 0, pendingLength)
       pending = grown
     }
@@ -302,7 +301,11 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
       const length = pendingLength
       const rest = frames(pending.subarray(0, length))
       if (stopped) return
-      if (rest === length) pendingLength = 0
+      if (rest === length) {
+        pendingLength = 0
+        // A large frame's buffer is not kept for the next one.
+        if (pending.length > 65_536) pending = Buffer.alloc(0)
+      }
     }
     const bytes = offset === 0 ? chunk : chunk.subarray(offset)
     const rest = frames(bytes)
