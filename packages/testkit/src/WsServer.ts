@@ -144,17 +144,18 @@ export const serve = (
       )
     )
     const sockets = new Set<WebSocket>()
-    // Closing the scope cuts every connection (the server's own close would wait for them).
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        for (const ws of sockets) ws.terminate()
-      })
-    )
     // NodeSocketServer provides each connection's raw socket as `Socket.WebSocket` to its handler.
     const handler = serveConnection(gateway, sockets, options.inboundBufferBytes ?? 1024 * 1024) as (
       socket: Socket.Socket
     ) => Effect.Effect<void>
     yield* Effect.forkScoped(server.run(handler))
+    // Closing the scope cuts every connection first (finalizers run last in, first out): the
+    // connections' own close would wait out `ws`'s 30 s close timeout for a peer that never answers.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const ws of sockets) ws.terminate()
+      })
+    )
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
     return {
       url: `ws://${host}:${port}`,

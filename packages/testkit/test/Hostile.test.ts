@@ -4,10 +4,13 @@
  * on inputs whose events would not fit a frame, limits unauthenticated peers, and bounds what it
  * holds for a client that does not read. Each claim failed on the code before its fix.
  */
+import * as net from "node:net"
 import { type ClientMessage, Role, type ServerEvent } from "@diminuendo/protocol"
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import WebSocket from "ws"
 import * as Gateway from "../src/Gateway.js"
 import * as WsServer from "../src/WsServer.js"
@@ -388,6 +391,34 @@ describe("the testkit gateway limits what a peer can cost it", () => {
         assert.isAtLeast(log[log.length - 1]!.seq, 400, "the turn itself ran on")
       }),
     60_000
+  )
+})
+
+describe("the testkit server's scope", () => {
+  it.scopedLive("closes within a second and a half though a peer never answers the close handshake", () =>
+    Effect.gen(function* () {
+      const gateway = yield* Gateway.make({ heartbeatIntervalMs: 0 })
+      const scope = yield* Scope.make()
+      const server = yield* Scope.extend(Effect.orDie(WsServer.serve(gateway)), scope)
+      const peer = net.connect(server.port, "127.0.0.1")
+      peer.on("error", () => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => peer.destroy()))
+      // A peer that upgrades, then reads nothing and answers nothing.
+      yield* Effect.async<void>((resume) => {
+        peer.once("data", () => {
+          peer.pause()
+          resume(Effect.void)
+        })
+        peer.write(
+          "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+      })
+      yield* Effect.sleep("100 millis")
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("10 seconds"))
+      peer.destroy()
+      assert.isBelow(Date.now() - started, 1_500)
+    })
   )
 })
 
