@@ -134,6 +134,25 @@ describe("the receiver reads frames split anywhere", () => {
     assert.deepStrictEqual(seen.messages[1], new Uint8Array(big))
   })
 
+  it("a message handler that throws on a frame joined across reads does not get that frame again", () => {
+    const delivered: Array<string | Uint8Array> = []
+    let thrown = 0
+    const receive = WebSocketClient.makeReceiver(1 << 20, {
+      message: (m) => {
+        delivered.push(m)
+        if (m === "split" && thrown++ === 0) throw new Error("a handler's bug")
+      },
+      ping: () => {},
+      close: () => {},
+      fail: () => assert.fail("no violation")
+    })
+    const bytes = text("split")
+    receive(bytes.subarray(0, 3))
+    assert.throws(() => receive(bytes.subarray(3)), "a handler's bug")
+    receive(text("next"))
+    assert.deepStrictEqual(delivered, ["split", "next"])
+  })
+
   it("a message in 5,000 fragments of one byte arrives whole", () => {
     const payload = Buffer.from("ü".repeat(2_500))
     const { seen, receive } = receiver()

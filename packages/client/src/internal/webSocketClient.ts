@@ -50,7 +50,7 @@ export interface Handlers {
   /** The opening handshake failed: called once, and nothing else is. */
   readonly onOpenFailed: (message: string, status?: number, cause?: unknown) => void
   readonly onOpen: () => void
-  /** A whole message: text as a string, binary as bytes. */
+  /** A whole message: text as a string, binary as bytes. Must not throw (it runs in the socket's callback). */
   readonly onMessage: (message: string | Uint8Array) => void
   /** The connection is gone (after `onOpen`): called once. 1006 when no close frame came. */
   readonly onClose: (code: number, reason: string) => void
@@ -297,15 +297,15 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
       hold(chunk, offset, offset + take)
       offset += take
       if (pendingLength < needed) return
-      // `needed` bytes are held: the frame, or a header that says how long the frame is.
+      // `needed` bytes are held: the frame, or a header that says how long the frame is. They are
+      // taken before they are read, so a handler that throws cannot have the frame read again.
       const length = pendingLength
+      pendingLength = 0
       const rest = frames(pending.subarray(0, length))
       if (stopped) return
-      if (rest === length) {
-        pendingLength = 0
-        // A large frame's buffer is not kept for the next one.
-        if (pending.length > 65_536) pending = Buffer.alloc(0)
-      }
+      if (rest < length) pendingLength = length
+      // A large frame's buffer is not kept for the next one.
+      else if (pending.length > 65_536) pending = Buffer.alloc(0)
     }
     const bytes = offset === 0 ? chunk : chunk.subarray(offset)
     const rest = frames(bytes)
@@ -463,12 +463,15 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
     })
     upgraded.on("error", () => upgraded.destroy())
     upgraded.once("close", () => {
-      // What was read while the socket was paused is handed over before the close (its close frame
-      // included), as `ws` does.
-      for (let rest = upgraded.read(); rest !== null; rest = upgraded.read()) receive(rest)
       readyState = CLOSED
       if (closeTimer !== undefined) clearTimeout(closeTimer)
-      handlers.onClose(closeCode, closeReason)
+      try {
+        // What was read while the socket was paused is handed over before the close (its close
+        // frame included), as `ws` does.
+        for (let rest = upgraded.read(); rest !== null; rest = upgraded.read()) receive(rest)
+      } finally {
+        handlers.onClose(closeCode, closeReason)
+      }
     })
     handlers.onOpen()
     if (head.length > 0) receive(head)
