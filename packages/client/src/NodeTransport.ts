@@ -24,6 +24,15 @@ import * as Transport from "./Transport.js"
  */
 export const inboundHighWaterMark = 256
 
+/**
+ * How many of the largest messages (`maxMessageBytes`) may wait unsent, the gateway taking none of
+ * them, before the connection is dropped (and made again).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outboundBufferMessages = 4
+
 const open = (request: Transport.OpenRequest) =>
   Effect.gen(function* () {
     let ws: WebSocketClient.WebSocketClient | undefined
@@ -43,7 +52,12 @@ const open = (request: Transport.OpenRequest) =>
         Effect.async<WebSocketClient.WebSocketClient, Transport.TransportError>((resume) => {
           const settle = Socket.once(resume)
           const socket = WebSocketClient.connect(
-            { url: request.url, maxPayload: request.maxMessageBytes, handshakeTimeoutMs: request.openTimeoutMs },
+            {
+              url: request.url,
+              maxPayload: request.maxMessageBytes,
+              maxBufferedBytes: outboundBufferMessages * request.maxMessageBytes,
+              handshakeTimeoutMs: request.openTimeoutMs
+            },
             {
               onOpenFailed: (message, status, cause) =>
                 settle(

@@ -376,7 +376,8 @@ const connect = (
       url,
       maxPayload: 1 << 20,
       ca: fs.readFileSync(new URL("fixtures/localhost-cert.pem", import.meta.url)),
-      ...options
+      ...options,
+      maxBufferedBytes: options.maxBufferedBytes ?? 64 << 20
     },
     {
       onOpenFailed: (message, status) => void (events.openFailed = { message, status }),
@@ -593,6 +594,24 @@ describe("the socket, against a hand-made server", () => {
     })
   )
 
+  it.scopedLive(
+    "a gateway that reads nothing of what the client sends: past maxBufferedBytes the connection is dropped",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* server((socket) => socket.pause())
+        const { client, events } = connect(url, { maxBufferedBytes: 4 << 20 })
+        yield* until(() => events.opened, "open")
+        const megabyte = "x".repeat(1 << 20)
+        for (let i = 0; i < 200 && events.closed === undefined; i++) {
+          client.send(megabyte)
+          yield* Effect.sleep("5 millis")
+        }
+        yield* until(() => events.closed !== undefined, "the connection was dropped")
+        assert.strictEqual(events.closed![0], 1006)
+        assert.include(events.closed![1], "the gateway took none of the last")
+      })
+  )
+
   it.scopedLive("what was read while paused is handed over when the connection resets, its close frame included", () =>
     Effect.gen(function* () {
       const { url } = yield* server((socket) => {
@@ -706,7 +725,7 @@ describe("in a browser bundle (the package's browser field)", () => {
     Effect.gen(function* () {
       let failed: string | undefined
       const client = BrowserStub.connect(
-        { url: "ws://127.0.0.1:1", maxPayload: 1 },
+        { url: "ws://127.0.0.1:1", maxPayload: 1, maxBufferedBytes: 1 },
         {
           onOpenFailed: (message) => void (failed = message),
           onOpen: () => assert.fail("opened"),

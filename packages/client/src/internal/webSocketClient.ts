@@ -42,6 +42,11 @@ export interface Options {
   /** The largest message accepted (a fragmented one counted whole); past it, 1009. */
   readonly maxPayload: number
   readonly handshakeTimeoutMs?: number | undefined
+  /**
+   * Bytes written and not yet taken by the gateway past which the connection is dropped (a gateway
+   * that reads nothing must not make the client hold all it sends).
+   */
+  readonly maxBufferedBytes: number
   /** Certificate authorities to trust for `wss:` instead of the system's (tests). */
   readonly ca?: string | Buffer | undefined
 }
@@ -349,7 +354,13 @@ export const connect = (options: Options, handlers: Handlers): WebSocketClient =
   }
 
   const write = (frame: Buffer, written?: () => void) => {
-    if (socket !== undefined && !socket.destroyed && socket.writable) socket.write(frame, written)
+    if (socket === undefined || socket.destroyed || !socket.writable) return
+    socket.write(frame, written)
+    if (socket.writableLength > options.maxBufferedBytes) {
+      closeCode = 1006
+      closeReason = `the gateway took none of the last ${socket.writableLength} bytes sent`
+      socket.destroy()
+    }
   }
   let pendingPongs = 0
   const pongWritten = () => {
