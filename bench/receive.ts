@@ -11,7 +11,7 @@
 // Internal (not exported by the package): the built module itself.
 
 import * as ws from "ws"
-import * as WebSocketClient from "../packages/client/dist/internal/webSocketClient.js"
+import * as WebSocketReceiver from "../packages/client/dist/internal/webSocketReceiver.js"
 import { random, realisticText } from "./texts.js"
 
 const frames = Number(process.argv[2] ?? 50_000)
@@ -67,7 +67,7 @@ const contenders: Record<string, (chunks: Array<Buffer>) => void> = {
     for (const chunk of chunks) receiver.write(chunk)
   },
   client: (chunks) => {
-    const receive = WebSocketClient.makeReceiver(16 * 1024 * 1024, {
+    const receive = WebSocketReceiver.makeReceiver(16 * 1024 * 1024, {
       message: (m) => {
         if (typeof m === "string") chars += m.length
       },

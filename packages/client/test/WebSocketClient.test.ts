@@ -1,5 +1,5 @@
 /**
- * The client side of RFC 6455 that `NodeTransport` runs on: the receiver against frames split
+ * The client side of RFC 6455 that `NodeTransport` runs on: the receiver (`webSocketReceiver.ts`) against frames split
  * anywhere and against each violation the RFC names, and the socket against a hand-made server
  * (handshake checks, masking, ping, the closing handshake both ways, `wss:`).
  */
@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
 import * as BrowserStub from "../src/internal/webSocketClient.browser.js"
 import * as WebSocketClient from "../src/internal/webSocketClient.js"
+import * as WebSocketReceiver from "../src/internal/webSocketReceiver.js"
 
 // ----- frames as a server writes them -----------------------------------------------------------
 
@@ -58,7 +59,7 @@ interface Seen {
 
 const receiver = (maxPayload = 1 << 20) => {
   const seen: Seen = { messages: [], pings: [] }
-  const receive = WebSocketClient.makeReceiver(maxPayload, {
+  const receive = WebSocketReceiver.makeReceiver(maxPayload, {
     message: (m) => void seen.messages.push(m),
     ping: (p) => void seen.pings.push(p),
     close: (code, reason) => {
@@ -137,7 +138,7 @@ describe("the receiver reads frames split anywhere", () => {
   it("a message handler that throws on a frame joined across reads does not get that frame again", () => {
     const delivered: Array<string | Uint8Array> = []
     let thrown = 0
-    const receive = WebSocketClient.makeReceiver(1 << 20, {
+    const receive = WebSocketReceiver.makeReceiver(1 << 20, {
       message: (m) => {
         delivered.push(m)
         if (m === "split" && thrown++ === 0) throw new Error("a handler's bug")
