@@ -9,6 +9,9 @@
 import { isUtf8 } from "node:buffer"
 
 /** A close code a peer may send (RFC 6455 7.4, as `ws` checks it). */
+/** What a receiver holds while it holds nothing: one for all (nothing is ever written into it). */
+const empty = Buffer.alloc(0)
+
 export const isValidCloseCode = (code: number) =>
   (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
 
@@ -48,11 +51,11 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
    * The fragments of a message in progress, copied into one buffer that doubles as it fills (so
    * many tiny fragments hold no more than their bytes), and the message's opcode (0 when none is).
    */
-  let fragments = Buffer.alloc(0)
+  let fragments = empty
   let fragmentsLength = 0
   let messageOpcode = 0
   /** Bytes of a frame not yet whole (the first `pendingLength`), and how many it needs in all. */
-  let pending = Buffer.alloc(0)
+  let pending = empty
   let pendingLength = 0
   let needed = 0
 
@@ -150,7 +153,7 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
           const whole = fragments
           const length = fragmentsLength
           const type = messageOpcode
-          fragments = Buffer.alloc(0)
+          fragments = empty
           fragmentsLength = 0
           messageOpcode = 0
           message(type, whole, 0, length)
@@ -188,7 +191,7 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
       if (stopped) return
       if (rest < length) pendingLength = length
       // A large frame's buffer is not kept for the next one.
-      else if (pending.length > 65_536) pending = Buffer.alloc(0)
+      else if (pending.length > 65_536) pending = empty
     }
     const bytes = offset === 0 ? chunk : chunk.subarray(offset)
     const rest = frames(bytes)
@@ -202,9 +205,9 @@ export const makeReceiver = (maxPayload: number, received: Received): ((chunk: B
     } catch (error) {
       if (!(error instanceof Failure)) throw error
       stopped = true
-      pending = Buffer.alloc(0)
+      pending = empty
       pendingLength = 0
-      fragments = Buffer.alloc(0)
+      fragments = empty
       received.fail(error.code, error.reason)
     }
   }
