@@ -7,34 +7,17 @@
  *
  * Usage (after `pnpm build`): node --expose-gc --import tsx bench/latency-pairing.ts [requests per loop]
  */
-import { spawn } from "node:child_process"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { GatewayClient, NodeTransport } from "@diminuendo/client"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import WebSocket from "ws"
-import { rawRoundTrips } from "./measure.js"
+import { rawAuthenticated, rawRoundTrips, startStreamServer } from "./measure.js"
 
-const here = path.dirname(fileURLToPath(import.meta.url))
 const requests = Number(process.argv[2] ?? 2_000)
-const server = spawn(process.execPath, ["--import", "tsx", path.join(here, "stream-server.ts")], {
-  env: { ...process.env, FRAMES: "1" },
-  stdio: ["ignore", "pipe", "inherit"]
-})
-const port = await new Promise<number>((resolve) => server.stdout!.once("data", (d) => resolve(Number(String(d)))))
+const { port, child: server } = await startStreamServer(1)
 const url = `ws://127.0.0.1:${port}`
 
-const socket = await new Promise<WebSocket>((resolve) => {
-  const ws = new WebSocket(url)
-  const onMessage = (data: WebSocket.RawData) => {
-    if (JSON.parse(data.toString()).type !== "authenticated") return
-    ws.off("message", onMessage)
-    resolve(ws)
-  }
-  ws.on("message", onMessage)
-})
+const socket = await rawAuthenticated(url)
 const pct = (xs: Array<number>, p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!
 

@@ -1,9 +1,12 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type WebSocket from "ws"
+import WebSocket from "ws"
 
 /**
  * Interleaved measurement: every round runs each contender once, in turn, so noise from the
@@ -145,4 +148,34 @@ export const rawRoundTrips = (socket: WebSocket, kind: RequestKind, count: numbe
     }
     socket.on("message", onMessage)
     next()
+  })
+
+/**
+ * Starts the stream server (`stream-server.ts`) in a child process, streaming `frames` frames after
+ * a join (`env` adds to its environment): its port and the process, to kill when done.
+ */
+export const startStreamServer = (
+  frames: number,
+  env: Record<string, string> = {}
+): Promise<{ readonly port: number; readonly child: ChildProcess }> =>
+  new Promise((resolve, reject) => {
+    const here = path.dirname(fileURLToPath(import.meta.url))
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "stream-server.ts")], {
+      env: { ...process.env, FRAMES: String(frames), ...env },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    child.stdout!.once("data", (data) => resolve({ port: Number(String(data).trim()), child }))
+    child.once("error", reject)
+  })
+
+/** A raw `ws` socket to `url`, once the gateway has said `authenticated`. */
+export const rawAuthenticated = (url: string): Promise<WebSocket> =>
+  new Promise((resolve) => {
+    const ws = new WebSocket(url)
+    const onMessage = (data: WebSocket.RawData) => {
+      if (JSON.parse(data.toString()).type !== "authenticated") return
+      ws.off("message", onMessage)
+      resolve(ws)
+    }
+    ws.on("message", onMessage)
   })

@@ -12,7 +12,7 @@
 
 import * as ws from "ws"
 import * as WebSocketReceiver from "../packages/client/dist/internal/webSocketReceiver.js"
-import { random, realisticText } from "./texts.js"
+import { streamWire } from "./texts.js"
 
 const frames = Number(process.argv[2] ?? 50_000)
 const rounds = Number(process.argv[3] ?? 12)
@@ -29,27 +29,7 @@ const { Receiver } = ws as unknown as {
   }
 }
 
-const next = random(7)
-const wsFrame = (text: string): Buffer => {
-  const payload = Buffer.from(text)
-  const n = payload.length
-  const header = n < 126 ? Buffer.from([0x81, n]) : Buffer.from([0x81, 126, n >> 8, n & 0xff])
-  return Buffer.concat([header, payload])
-}
-const wire = Buffer.concat(
-  Array.from({ length: frames }, (_, i) =>
-    wsFrame(
-      JSON.stringify({
-        type: "text_delta",
-        sessionId: "s-1",
-        turnId: "t-1",
-        seq: i + 1,
-        ts: 1_732_000_000_000 + i,
-        text: realisticText(next)
-      })
-    )
-  )
-)
+const wire = streamWire(frames)
 // Fresh buffers per round, as a socket hands over.
 const reads = () => {
   const out: Array<Buffer> = []

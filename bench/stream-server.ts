@@ -12,40 +12,13 @@
  */
 import type { Socket } from "node:net"
 import { WebSocketServer } from "ws"
-import { random, realisticText } from "./texts.js"
+import { streamWire } from "./texts.js"
 
 const frames = Number(process.env.FRAMES ?? 10_000)
 const timed = process.env.TIMED === "1"
 const CHUNK = 256 * 1024
 
-/** A server-to-client text frame (unmasked, FIN set), as RFC 6455 lays it out. */
-const wsFrame = (text: string): Buffer => {
-  const payload = Buffer.from(text)
-  const n = payload.length
-  const header =
-    n < 126
-      ? Buffer.from([0x81, n])
-      : n < 65_536
-        ? Buffer.from([0x81, 126, n >> 8, n & 0xff])
-        : Buffer.from([0x81, 127, 0, 0, 0, 0, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff])
-  return Buffer.concat([header, payload])
-}
-
-const next = random(7)
-const stream = Buffer.concat(
-  Array.from({ length: frames }, (_, i) =>
-    wsFrame(
-      JSON.stringify({
-        type: "text_delta",
-        sessionId: "s-1",
-        turnId: "t-1",
-        seq: i + 1,
-        ts: 1_732_000_000_000 + i,
-        text: realisticText(next)
-      })
-    )
-  )
-)
+const stream = streamWire(frames)
 
 /** Writes `data` in CHUNK-sized writes, each after the previous one drained when it had to. */
 const pour = (socket: Socket, data: Buffer) => {

@@ -4,7 +4,7 @@
  * (a child process, which writes the stream as fast as the socket takes it) in the same run.
  */
 
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as diagnostics from "node:diagnostics_channel"
 import type { Socket } from "node:net"
 import * as path from "node:path"
@@ -17,19 +17,17 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 import WebSocket from "ws"
-import { heapCounter, type Measurement, rawRoundTrips, summarize, wakingBuffer } from "./measure.js"
+import {
+  heapCounter,
+  type Measurement,
+  rawAuthenticated,
+  rawRoundTrips,
+  startStreamServer,
+  summarize,
+  wakingBuffer
+} from "./measure.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-
-const startServer = (frames: number): Promise<{ port: number; child: ChildProcess }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "stream-server.ts")], {
-      env: { ...process.env, FRAMES: String(frames) },
-      stdio: ["ignore", "pipe", "inherit"]
-    })
-    child.stdout!.once("data", (data) => resolve({ port: Number(String(data).trim()), child }))
-    child.once("error", reject)
-  })
 
 /**
  * Socket reads of this process's client sockets: every `data` event of a TCP socket it opens (the
@@ -161,15 +159,7 @@ const clientRun = (url: string, frames: number): Promise<Run> =>
  * moves its p99 alone (bench/ANALYSIS.md, "Request latency: paired round trips").
  */
 const latency = async (url: string, rounds: number, warm: number, steadyRounds: number) => {
-  const socket = await new Promise<WebSocket>((resolve) => {
-    const ws = new WebSocket(url)
-    const onMessage = (data: WebSocket.RawData) => {
-      if (JSON.parse(data.toString()).type !== "authenticated") return
-      ws.off("message", onMessage)
-      resolve(ws)
-    }
-    ws.on("message", onMessage)
-  })
+  const socket = await rawAuthenticated(url)
   const block = Math.min(rounds, 250)
   const loops = () => ({
     rawPing: [] as Array<number>,
@@ -343,7 +333,7 @@ export const runStreamingBench = async (options: {
   readonly inFlight: number
   readonly idleClients: number
 }): Promise<StreamingResult> => {
-  const { port, child } = await startServer(options.frames)
+  const { port, child } = await startStreamServer(options.frames)
   const url = `ws://127.0.0.1:${port}`
   const codec = Codec.makeClientCodec()
   const parse = (text: string) => JSON.parse(text)

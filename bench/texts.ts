@@ -41,3 +41,35 @@ export const realisticText = (next: () => number): string => {
   }
   return chars.slice(0, length).join("")
 }
+
+/** A server-to-client text frame (unmasked, FIN set), as RFC 6455 lays it out. */
+export const wsFrame = (text: string): Buffer => {
+  const payload = Buffer.from(text)
+  const n = payload.length
+  const header =
+    n < 126
+      ? Buffer.from([0x81, n])
+      : n < 65_536
+        ? Buffer.from([0x81, 126, n >> 8, n & 0xff])
+        : Buffer.from([0x81, 127, 0, 0, 0, 0, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff])
+  return Buffer.concat([header, payload])
+}
+
+/** The stream server's bytes: `frames` `text_delta` events of session `s-1`, realistic texts, as WebSocket frames. */
+export const streamWire = (frames: number): Buffer => {
+  const next = random(7)
+  return Buffer.concat(
+    Array.from({ length: frames }, (_, i) =>
+      wsFrame(
+        JSON.stringify({
+          type: "text_delta",
+          sessionId: "s-1",
+          turnId: "t-1",
+          seq: i + 1,
+          ts: 1_732_000_000_000 + i,
+          text: realisticText(next)
+        })
+      )
+    )
+  )
+}
