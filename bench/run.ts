@@ -3,7 +3,8 @@
  * runs) uses small counts so the benchmarks never rot, and writes nothing. One section alone, on
  * the built packages (`pnpm build` first): `node --expose-gc --import tsx bench/run.ts --section
  * codec|client|resilience|gateway|sessionState|cluster`. To see where the time goes: bench/profile-stream.ts
- * (CPU per streamed frame by package) and bench/latency-tail.ts (request percentiles and collections).
+ * (CPU per streamed frame by package), bench/latency-tail.ts (request percentiles and collections) and
+ * bench/early-tail.ts (section 2's request loops alone, to run with and without V8's optimizing compiler).
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"

@@ -156,9 +156,11 @@ const clientRun = (url: string, frames: number): Promise<Run> =>
  * Round trips of `ping` and `read_file`, raw and through the client, each on its own connection
  * opened once. The four loops take turns request by request, so the machine's noise hits them
  * alike: in blocks of 250 (as measured before), a burst of noise lands in one loop's block and
- * moves its p99 alone (bench/ANALYSIS.md, "Request latency: paired round trips").
+ * moves its p99 alone (bench/ANALYSIS.md, "Request latency: paired round trips"). The first
+ * `rounds` of each after a warm-up, then `steadyRounds` more after `warm` more (bench/early-tail.ts
+ * runs them alone).
  */
-const latency = async (url: string, rounds: number, warm: number, steadyRounds: number) => {
+export const latency = async (url: string, rounds: number, warm: number, steadyRounds: number) => {
   const socket = await rawAuthenticated(url)
   const block = Math.min(rounds, 250)
   const loops = () => ({
