@@ -10,22 +10,32 @@
  *     node --expose-gc --max-opt=2 --import tsx bench/early-tail.ts   # no TurboFan (Maglev is off in Node 20)
  *   done
  *
- * Usage (after `pnpm build`): node --expose-gc [V8 flags] --import tsx bench/early-tail.ts [first] [warm] [steady]
+ * `alone`: the raw loops only, no client in the process (section 2 runs it so, `json`, for the raw
+ * p99 that the client's own collections and compilation do not reach).
+ *
+ * Usage (after `pnpm build`): node --expose-gc [V8 flags] --import tsx bench/early-tail.ts [first] [warm] [steady] [alone] [json]
  */
 import { startStreamServer } from "./measure.js"
 import { latency } from "./streaming.js"
 
-const [first, warm, steady] = [2_000, 10_000, 10_000].map((fallback, i) => Number(process.argv[2 + i] ?? fallback))
+const flags = process.argv.slice(2).filter((arg) => !/^\d+$/.test(arg))
+const counts = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg))
+const [first, warm, steady] = [2_000, 10_000, 10_000].map((fallback, i) => Number(counts[i] ?? fallback))
+const alone = flags.includes("alone")
 const { port, child } = await startStreamServer(1)
 try {
-  const l = await latency(`ws://127.0.0.1:${port}`, first!, warm!, steady!)
+  const l = await latency(`ws://127.0.0.1:${port}`, first!, warm!, steady!, !alone)
   type Loops = Pick<typeof l, "rawPing" | "ping" | "rawReadFile" | "readFile">
   const line = (label: string, w: Loops) => {
+    if (alone)
+      return `${label}: raw p99 ping ${w.rawPing.p99.toFixed(0)} µs, read_file ${w.rawReadFile.p99.toFixed(0)} µs`
     const ping = w.ping.p99 / w.rawPing.p99
     const readFile = w.readFile.p99 / w.rawReadFile.p99
     return `${label}: worse p99 ${Math.max(ping, readFile).toFixed(2)}x (ping ${w.ping.p99.toFixed(0)}/${w.rawPing.p99.toFixed(0)} µs, read_file ${w.readFile.p99.toFixed(0)}/${w.rawReadFile.p99.toFixed(0)} µs), p50 overhead ${(w.ping.p50 - w.rawPing.p50).toFixed(0)} / ${(w.readFile.p50 - w.rawReadFile.p50).toFixed(0)} µs`
   }
-  console.log(`${line(`first ${first}`, l)}; ${line(`steady ${steady}`, l.steady)}`)
+  console.log(
+    flags.includes("json") ? JSON.stringify(l) : `${line(`first ${first}`, l)}; ${line(`steady ${steady}`, l.steady)}`
+  )
 } finally {
   child.kill()
 }

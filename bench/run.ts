@@ -127,7 +127,7 @@ const sections: Record<string, () => Promise<void>> = {
     out("## 2. Client: streaming throughput and request latency")
     out()
     out(
-      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decodeOrElse\` on it (to tell the codec's share from the client's). Floor: the raw client running \`Codec.decodeOrElse\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least any Effect client that validates can do. Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). ${r.raw.samples.length} interleaved rounds, each starting with the next contender in turn, after one run of each and the early rounds (reported last: Effect's stream code is still being compiled then); CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
+      `A minimal gateway in a child process streams ${r.frames} \`text_delta\` frames after \`join_session\` (texts of the realistic mix: 5 to 40 characters, some non-ASCII). It is never the bottleneck: the frames are encoded once as WebSocket frames and written to the socket in 256 KiB chunks, waiting only for \`drain\`. Raw: a \`ws\` client that only \`JSON.parse\`s each frame (the baseline), or runs \`Codec.decodeOrElse\` on it (to tell the codec's share from the client's). Floor: the raw \`ws\` client running \`Codec.decodeOrElse\` and handing each event to an Effect \`Stream\` that wakes once per socket read, as the client's streams do, and nothing else (no sequencing, fan-out or requests): the least an Effect client on \`ws\` that validates can do (the client, which reads its socket with its own WebSocket, spends less). Client: @diminuendo/client over NodeTransport, the application draining \`sessionEvents\` (decoded, validated, deduplicated by seq). Raw on the client's own WebSocket: the client's transport (internal, not public API) with only \`JSON.parse\` above it: the client's ratio to it is what the client costs above its transport, which is not a baseline a user can pick. ${r.raw.samples.length} interleaved rounds, each starting with the next contender in turn, after one run of each and the early rounds (reported last: Effect's stream code is still being compiled then); CPU per frame from \`process.cpuUsage\`; frames per socket read from the \`data\` events of the client's TCP socket; heap bytes allocated per frame from V8's heap counters (everything the process allocates during the run), median over rounds.`
     )
     out()
     out("| | median frames/s | min | max | CPU µs/frame (median) | frames per socket read | heap bytes/frame |")
@@ -145,6 +145,9 @@ const sections: Record<string, () => Promise<void>> = {
       `| @diminuendo/client sessionEvents | ${fmt(r.client.median)} | ${fmt(r.client.min)} | ${fmt(r.client.max)} | ${r.clientCpu.median.toFixed(2)} | ${r.clientPerRead.toFixed(0)} | ${r.clientBytes.toFixed(0)} |`
     )
     out(
+      `| raw on the client's own WebSocket + JSON.parse (the transport alone) | ${fmt(r.rawOwn.median)} | ${fmt(r.rawOwn.min)} | ${fmt(r.rawOwn.max)} | ${r.rawOwnCpu.median.toFixed(2)} | ${r.rawOwnPerRead.toFixed(0)} | ${r.rawOwnBytes.toFixed(0)} |`
+    )
+    out(
       `| ratio (client / raw) | ${(r.client.median / r.raw.median).toFixed(2)}x | | | ${(r.clientCpu.median / r.rawCpu.median).toFixed(2)}x | | |`
     )
     const fps = pairedRatio(r.client, r.raw)
@@ -156,6 +159,11 @@ const sections: Record<string, () => Promise<void>> = {
     const floorCpu = pairedRatio(r.floorCpu, r.rawCpu)
     out(
       `| per-round ratio, floor / raw | ${floorFps.median.toFixed(2)}x (${floorFps.min.toFixed(2)} to ${floorFps.max.toFixed(2)}) | | | ${floorCpu.median.toFixed(2)}x (${floorCpu.min.toFixed(2)} to ${floorCpu.max.toFixed(2)}) | | |`
+    )
+    const aboveFps = pairedRatio(r.client, r.rawOwn)
+    const aboveCpu = pairedRatio(r.clientCpu, r.rawOwnCpu)
+    out(
+      `| per-round ratio, client / raw on the client's own WebSocket (the client above its transport) | ${aboveFps.median.toFixed(2)}x (${aboveFps.min.toFixed(2)} to ${aboveFps.max.toFixed(2)}) | | | ${aboveCpu.median.toFixed(2)}x (${aboveCpu.min.toFixed(2)} to ${aboveCpu.max.toFixed(2)}) | | |`
     )
     const e = r.early
     const earlyRatio = (a: Measurement, b: Measurement) => {
@@ -196,6 +204,12 @@ const sections: Record<string, () => Promise<void>> = {
     row("raw ws read_file/file_content (baseline)", l.steady.rawReadFile)
     row("client.readFile", l.steady.readFile, l.steady.rawReadFile)
     out()
+    const alone = r.latencyAlone
+    const over = (x: { p99: number }, raw: { p99: number }) => `${(x.p99 / raw.p99).toFixed(2)}x`
+    out(
+      `The raw loops alone, in a fresh process with no client running (bench/early-tail.ts \`alone\`: the client's collections and compilation cannot reach them; not paired with the client's, so the machine's noise is not shared either), p99: first ${quick ? 50 : "2,000"} \`ping\` ${alone.rawPing.p99.toFixed(0)} µs, \`read_file\` ${alone.rawReadFile.p99.toFixed(0)} µs; steady state ${alone.steady.rawPing.p99.toFixed(0)} and ${alone.steady.rawReadFile.p99.toFixed(0)} µs. The client's p99 over these: first ${over(l.ping, alone.rawPing)} and ${over(l.readFile, alone.rawReadFile)}, steady state ${over(l.steady.ping, alone.steady.rawPing)} and ${over(l.steady.readFile, alone.steady.rawReadFile)}.`
+    )
+    out()
     out(
       `Heap bytes allocated per round trip (${quick ? 50 : 250} pings, V8's heap counters): raw ${l.bytes.rawPing.toFixed(0)}, client ${l.bytes.ping.toFixed(0)}.`
     )
@@ -234,6 +248,13 @@ const sections: Record<string, () => Promise<void>> = {
     )
     out(
       `| request p99 ≤ 2x raw p99 (worse of the two), steady state | ${steadyP99.toFixed(2)}x | ${steadyP99 <= 2 ? "yes" : "no"} |`
+    )
+    const aloneP99 = Math.max(
+      l.steady.ping.p99 / alone.steady.rawPing.p99,
+      l.steady.readFile.p99 / alone.steady.rawReadFile.p99
+    )
+    out(
+      `| the same against the raw loops alone in their own process (not paired), steady state | ${aloneP99.toFixed(2)}x | ${aloneP99 <= 2 ? "yes" : "no"} |`
     )
     out(`| request p50 overhead < 30 µs (worse of the two) | ${p50.toFixed(0)} µs | ${p50 < 30 ? "yes" : "no"} |`)
     out(

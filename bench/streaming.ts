@@ -17,6 +17,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
 import WebSocket from "ws"
+import * as OwnWebSocket from "../packages/client/dist/internal/webSocketClient.js"
 import {
   heapCounter,
   type Measurement,
@@ -94,12 +95,43 @@ const rawStream = (url: string, m: ReturnType<typeof meter>, onFrame: (text: str
   return socket
 }
 
-/** A raw `ws` client: `parse` for each frame (`JSON.parse`, or the codec), nothing else. */
-const rawRun = (url: string, frames: number, parse: (text: string) => unknown): Promise<Run> =>
+/**
+ * {@link rawStream} on the client's own WebSocket (`NodeTransport`'s, not public API): the
+ * client's transport with nothing of the client above it.
+ */
+const ownStream = (url: string, m: ReturnType<typeof meter>, onFrame: (text: string) => void) => {
+  let streaming = false
+  const socket = OwnWebSocket.connect(
+    { url, maxPayload: 16 * 1024 * 1024, maxBufferedBytes: 64 * 1024 * 1024 },
+    {
+      onOpenFailed: (message) => console.error(`the raw client on the own WebSocket did not connect: ${message}`),
+      onOpen: () => undefined,
+      onClose: () => undefined,
+      onMessage: (message) => {
+        const text = message as string
+        if (streaming) return onFrame(text)
+        const event = JSON.parse(text)
+        if (event.type === "authenticated") {
+          m.start()
+          socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
+        } else if (event.type === "state_snapshot") streaming = true
+      }
+    }
+  )
+  return { close: () => socket.close(1000, "") }
+}
+
+/** A raw client (`ws`, or the client's own WebSocket): `parse` for each frame (`JSON.parse`, or the codec), nothing else. */
+const rawRun = (
+  url: string,
+  frames: number,
+  parse: (text: string) => unknown,
+  open: typeof rawStream | typeof ownStream = rawStream
+): Promise<Run> =>
   new Promise((resolve) => {
     const m = meter(frames)
     let seen = 0
-    const socket = rawStream(url, m, (text) => {
+    const socket = open(url, m, (text) => {
       parse(text)
       if (++seen === frames) {
         const run = m.stop()
@@ -160,7 +192,7 @@ const clientRun = (url: string, frames: number): Promise<Run> =>
  * `rounds` of each after a warm-up, then `steadyRounds` more after `warm` more (bench/early-tail.ts
  * runs them alone).
  */
-export const latency = async (url: string, rounds: number, warm: number, steadyRounds: number) => {
+export const latency = async (url: string, rounds: number, warm: number, steadyRounds: number, withClient = true) => {
   const socket = await rawAuthenticated(url)
   const block = Math.min(rounds, 250)
   const loops = () => ({
@@ -176,22 +208,25 @@ export const latency = async (url: string, rounds: number, warm: number, steadyR
   await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
-        const client = yield* GatewayClient.make({ url, pingInterval: 0 })
+        // Without the client (`withClient` false), the raw loops alone, the same way.
+        const client = withClient ? yield* GatewayClient.make({ url, pingInterval: 0 }) : undefined
         const timed = (effect: Effect.Effect<unknown, unknown>, count: number, into: Array<number>) =>
           Effect.gen(function* () {
-            for (let i = 0; i < count; i++) {
+            for (let i = 0; i < count && client !== undefined; i++) {
               const start = performance.now()
               yield* effect
               into.push((performance.now() - start) * 1000)
             }
           })
+        const ping = client === undefined ? Effect.void : Effect.orDie(client.ping)
+        const readFile = client === undefined ? Effect.void : Effect.orDie(client.readFile("s-1", "a.ts"))
         // Warm-up: the JIT compiles the four loops' paths before anything is recorded (it had only
         // read_file's: the first client ping loop then paid for compiling ping's).
         const warmUp = Effect.gen(function* () {
           yield* Effect.promise(() => rawRoundTrips(socket, "ping", block))
-          yield* timed(Effect.orDie(client.ping), block, [])
+          yield* timed(ping, block, [])
           yield* Effect.promise(() => rawRoundTrips(socket, "read_file", block))
-          yield* timed(Effect.orDie(client.readFile("s-1", "a.ts")), block, [])
+          yield* timed(readFile, block, [])
         })
         // A forced full collection, then the warm-up again: after one, V8 compiles the hot paths
         // again (25 to 46 functions per 5,000 pings, none without it: bench/request-phases.ts), which
@@ -204,8 +239,6 @@ export const latency = async (url: string, rounds: number, warm: number, steadyR
         // What the streaming rounds before left on the heap is collected first, so a collection of
         // it does not land in either loop's tail (both loops' own garbage still does).
         yield* collect
-        const ping = Effect.orDie(client.ping)
-        const readFile = Effect.orDie(client.readFile("s-1", "a.ts"))
         const measure = (into: ReturnType<typeof loops>, count: number) =>
           Effect.gen(function* () {
             for (let i = 0; i < count; i++) {
@@ -225,7 +258,7 @@ export const latency = async (url: string, rounds: number, warm: number, steadyR
         yield* Effect.promise(() => rawRoundTrips(socket, "ping", block))
         bytes.rawPing = counted() / block
         counted = heapCounter()
-        yield* timed(Effect.orDie(client.ping), block, [])
+        yield* timed(ping, block, [])
         bytes.ping = counted() / block
       })
     ).pipe(Effect.provide(NodeTransport.layer), Logger.withMinimumLogLevel(LogLevel.Warning))
@@ -285,6 +318,24 @@ interface IdleMemory {
 }
 
 /** Idle connections in a fresh process on the built packages (see idle-clients.mjs). */
+/** The raw request loops alone, in a fresh process with no client running (bench/early-tail.ts). */
+const latencyAlone = async (rounds: number, warm: number, steadyRounds: number) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      "--expose-gc",
+      "--import",
+      "tsx",
+      path.join(here, "early-tail.ts"),
+      ...[rounds, warm, steadyRounds].map(String),
+      "alone",
+      "json"
+    ],
+    { cwd: path.join(here, ".."), encoding: "utf8" }
+  )
+  return JSON.parse(stdout) as Awaited<ReturnType<typeof latency>>
+}
+
 const idleMemory = async (url: string, count: number, kind: "client" | "raw"): Promise<IdleMemory> => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
@@ -304,19 +355,26 @@ export interface StreamingResult {
   readonly rawCodecCpu: Measurement
   readonly floorCpu: Measurement
   readonly clientCpu: Measurement
+  /** A raw client on the client's own WebSocket, `JSON.parse` only: what the client costs above its transport. */
+  readonly rawOwn: Measurement
+  readonly rawOwnCpu: Measurement
   /** Frames per socket read, median over rounds. */
   readonly rawPerRead: number
   readonly rawCodecPerRead: number
   readonly floorPerRead: number
   readonly clientPerRead: number
+  readonly rawOwnPerRead: number
   /** Bytes allocated on the heap per frame, median over rounds. */
   readonly rawBytes: number
   readonly rawCodecBytes: number
   readonly floorBytes: number
   readonly clientBytes: number
+  readonly rawOwnBytes: number
   /** The rounds before the measured ones (Effect's stream code still being compiled). */
   readonly early: Record<"raw" | "floor" | "client", { readonly fps: Measurement; readonly cpu: Measurement }>
   readonly latency: Awaited<ReturnType<typeof latency>>
+  /** The raw loops alone, in a process of their own (bench/early-tail.ts). */
+  readonly latencyAlone: Awaited<ReturnType<typeof latency>>
   readonly inFlight: Awaited<ReturnType<typeof inFlight>>
   readonly idle: IdleMemory
   readonly idleRaw: IdleMemory
@@ -345,7 +403,8 @@ export const runStreamingBench = async (options: {
       () => rawRun(url, options.frames, parse),
       () => rawRun(url, options.frames, decode),
       () => floorRun(url, options.frames, codec),
-      () => clientRun(url, options.frames)
+      () => clientRun(url, options.frames),
+      () => rawRun(url, options.frames, parse, ownStream)
     ]
     /** `rounds` rounds of every contender; each round starts with the next one in turn, so none
      * always runs after the same one (and pays for the garbage it left) or always first. */
@@ -365,7 +424,8 @@ export const runStreamingBench = async (options: {
     // bench/stream-consumer-wakes.ts); then the measured rounds, in steady state.
     await roundsOf(1)
     const [rawEarly, , floorEarly, oursEarly] = await roundsOf(options.warmRounds)
-    const [raw, rawCodec, floor, ours] = (await roundsOf(options.rounds)) as [
+    const [raw, rawCodec, floor, ours, rawOwn] = (await roundsOf(options.rounds)) as [
+      Array<Run>,
       Array<Run>,
       Array<Run>,
       Array<Run>,
@@ -383,19 +443,24 @@ export const runStreamingBench = async (options: {
       rawCodec: summarize(rawCodec.map((r) => r.framesPerSecond)),
       floor: summarize(floor.map((r) => r.framesPerSecond)),
       client: summarize(ours.map((r) => r.framesPerSecond)),
+      rawOwn: summarize(rawOwn.map((r) => r.framesPerSecond)),
       rawCpu: summarize(raw.map((r) => r.cpuMicrosPerFrame)),
       rawCodecCpu: summarize(rawCodec.map((r) => r.cpuMicrosPerFrame)),
       floorCpu: summarize(floor.map((r) => r.cpuMicrosPerFrame)),
       clientCpu: summarize(ours.map((r) => r.cpuMicrosPerFrame)),
+      rawOwnCpu: summarize(rawOwn.map((r) => r.cpuMicrosPerFrame)),
       rawPerRead: median(raw, (r) => r.framesPerRead),
       rawCodecPerRead: median(rawCodec, (r) => r.framesPerRead),
       floorPerRead: median(floor, (r) => r.framesPerRead),
       clientPerRead: median(ours, (r) => r.framesPerRead),
+      rawOwnPerRead: median(rawOwn, (r) => r.framesPerRead),
       rawBytes: median(raw, (r) => r.bytesPerFrame),
       rawCodecBytes: median(rawCodec, (r) => r.bytesPerFrame),
       floorBytes: median(floor, (r) => r.bytesPerFrame),
       clientBytes: median(ours, (r) => r.bytesPerFrame),
+      rawOwnBytes: median(rawOwn, (r) => r.bytesPerFrame),
       latency: await latency(url, options.latencyRounds, options.latencyWarm, options.latencySteady),
+      latencyAlone: await latencyAlone(options.latencyRounds, options.latencyWarm, options.latencySteady),
       inFlight: await inFlight(url, options.inFlight),
       idle: await idleMemory(url, options.idleClients, "client"),
       idleRaw: await idleMemory(url, options.idleClients, "raw")
