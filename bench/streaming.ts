@@ -425,7 +425,8 @@ export const runStreamingBench = async (options: {
       () => rawRun(url, options.frames, parse, ownStream)
     ]
     /** `rounds` rounds of every contender; each round starts with the next one in turn, so none
-     * always runs after the same one (and pays for the garbage it left) or always first. */
+     * always runs first (within a round the order is the same cycle: each contender follows the
+     * same one, and pays for the garbage it left, except when it starts the round). */
     const roundsOf = async (rounds: number) => {
       const runs: Array<Array<Run>> = runners.map(() => [])
       for (let i = 0; i < rounds; i++) {
