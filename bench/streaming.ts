@@ -77,45 +77,42 @@ const meter = (frames: number) => {
 }
 
 /**
- * A raw `ws` socket that joins `s-1` once authenticated (starting `m`) and hands each frame of the
- * stream after the snapshot to `onFrame`.
+ * A raw client's message handler: joins `s-1` once authenticated (starting `m`, sending with
+ * `send`), then hands each frame of the stream after the snapshot to `onFrame`.
  */
-const rawStream = (url: string, m: ReturnType<typeof meter>, onFrame: (text: string) => void): WebSocket => {
-  const socket = new WebSocket(url)
+const joinThenStream = (m: ReturnType<typeof meter>, send: (text: string) => void, onFrame: (text: string) => void) => {
   let streaming = false
-  socket.on("message", (data) => {
-    const text = data.toString()
+  return (text: string): void => {
     if (streaming) return onFrame(text)
     const event = JSON.parse(text)
     if (event.type === "authenticated") {
       m.start()
-      socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
+      send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
     } else if (event.type === "state_snapshot") streaming = true
-  })
+  }
+}
+
+/** {@link joinThenStream} on a raw `ws` socket. */
+const rawStream = (url: string, m: ReturnType<typeof meter>, onFrame: (text: string) => void): WebSocket => {
+  const socket = new WebSocket(url)
+  const handle = joinThenStream(m, (text) => socket.send(text), onFrame)
+  socket.on("message", (data) => handle(data.toString()))
   return socket
 }
 
 /**
- * {@link rawStream} on the client's own WebSocket (`NodeTransport`'s, not public API): the
+ * {@link joinThenStream} on the client's own WebSocket (`NodeTransport`'s, not public API): the
  * client's transport with nothing of the client above it.
  */
 const ownStream = (url: string, m: ReturnType<typeof meter>, onFrame: (text: string) => void) => {
-  let streaming = false
+  const handle = joinThenStream(m, (text) => socket.send(text), onFrame)
   const socket = OwnWebSocket.connect(
     { url, maxPayload: 16 * 1024 * 1024, maxBufferedBytes: 64 * 1024 * 1024 },
     {
       onOpenFailed: (message) => console.error(`the raw client on the own WebSocket did not connect: ${message}`),
       onOpen: () => undefined,
       onClose: () => undefined,
-      onMessage: (message) => {
-        const text = message as string
-        if (streaming) return onFrame(text)
-        const event = JSON.parse(text)
-        if (event.type === "authenticated") {
-          m.start()
-          socket.send(JSON.stringify({ type: "join_session", sessionId: "s-1", requestId: "r" }))
-        } else if (event.type === "state_snapshot") streaming = true
-      }
+      onMessage: (message) => handle(message as string)
     }
   )
   return { close: () => socket.close(1000, "") }
