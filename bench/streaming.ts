@@ -82,8 +82,11 @@ const meter = (frames: number) => {
  */
 const joinThenStream = (m: ReturnType<typeof meter>, send: (text: string) => void, onFrame: (text: string) => void) => {
   let streaming = false
-  return (text: string): void => {
-    if (streaming) return onFrame(text)
+  return (text: string) => {
+    if (streaming) {
+      onFrame(text)
+      return
+    }
     const event = JSON.parse(text)
     if (event.type === "authenticated") {
       m.start()
