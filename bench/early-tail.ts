@@ -1,5 +1,5 @@
 /**
- * Section 2's request loops alone (bench/streaming.ts's `latency`: the raw client and the client,
+ * Section 2's request loops alone (bench/latency.ts's `latency`: the raw client and the client,
  * `ping` and `read_file`, request by request, the first 2,000 of each after a warm-up, then 10,000
  * more after 10,000), in a fresh process against the stream server; prints the p99 ratios and p50
  * overheads of both windows. Run it with and without V8's optimizing compiler to see what the
@@ -15,8 +15,9 @@
  *
  * Usage (after `pnpm build`): node --expose-gc [V8 flags] --import tsx bench/early-tail.ts [first] [warm] [steady] [alone] [json]
  */
+
+import { latency } from "./latency.js"
 import { startStreamServer } from "./measure.js"
-import { latency } from "./streaming.js"
 
 const flags = process.argv.slice(2).filter((arg) => !/^\d+$/.test(arg))
 const counts = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg))
